@@ -1,0 +1,301 @@
+/* ctx.c - the context: allocator, interned names, errors, buffers, source arenas. */
+#include "tsq_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const atom_names[A_COUNT] = {
+    "sequence", "group", "step", "subtasksequence", "action", "defaultVarList",
+    "variable", "condition", "expression", "operator", "osConditionGroup",
+    "osExpressionGroup", "platformKey", "globalVarList", "referenceList", "reference",
+    "name", "description", "type", "disable", "continueOnError", "timeout", "runIn",
+    "successCodeList", "retryCount", "runFromNet", "property", "hidden", "version",
+    "INSTANCE", "PROPERTY", "VALUE", "NAME", "SmsTaskSequencePackage", "SequenceData",
+};
+
+const char *tsq_version(void) { return TSQ_VERSION; }
+
+static void *default_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+    TSQ_UNUSED(ud);
+    TSQ_UNUSED(osize);
+    if (nsize == 0) {
+        free(p);
+        return NULL;
+    }
+    return realloc(p, nsize);
+}
+
+void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {
+    return ctx->alloc(ctx->ud, p, osize, nsize);
+}
+
+void *tsq_malloc(tsq_ctx *ctx, size_t size) { return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1); }
+void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) {
+    if (ptr) ctx->alloc(ctx->ud, ptr, size, 0);
+}
+
+/* Strings from tsq_strndup carry their size in front so they can be freed exactly. */
+char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n) {
+    size_t *p = ctx->alloc(ctx->ud, NULL, 0, sizeof(size_t) + n + 1);
+    if (!p) return NULL;
+    *p = n + 1 + sizeof(size_t);
+    char *d = (char *)(p + 1);
+    if (n) memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+void tsq_strfree(tsq_ctx *ctx, char *s) {
+    if (!s) return;
+    size_t *p = (size_t *)s - 1;
+    ctx->alloc(ctx->ud, p, *p, 0);
+}
+
+/* ------------------------------------------------------------------ interning */
+
+static size_t hash_n(const char *s, size_t n) {
+    size_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int intern_grow(tsq_ctx *ctx) {
+    tsq_names *t = &ctx->names;
+    size_t ncap = t->cap ? t->cap * 2 : 256;
+    const char **ns = ctx->alloc(ctx->ud, NULL, 0, ncap * sizeof *ns);
+    if (!ns) return 0;
+    memset(ns, 0, ncap * sizeof *ns);
+    for (size_t i = 0; i < t->cap; i++) {
+        const char *s = t->slots[i];
+        if (!s) continue;
+        size_t j = hash_n(s, strlen(s)) & (ncap - 1);
+        while (ns[j]) j = (j + 1) & (ncap - 1);
+        ns[j] = s;
+    }
+    if (t->slots) ctx->alloc(ctx->ud, (void *)t->slots, t->cap * sizeof *t->slots, 0);
+    t->slots = ns;
+    t->cap = ncap;
+    return 1;
+}
+
+const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n) {
+    tsq_names *t = &ctx->names;
+    if ((t->count + 1) * 2 > t->cap && !intern_grow(ctx)) return NULL;
+    size_t j = hash_n(s, n) & (t->cap - 1);
+    for (;;) {
+        const char *e = t->slots[j];
+        if (!e) break;
+        if (strncmp(e, s, n) == 0 && e[n] == '\0') return e;
+        j = (j + 1) & (t->cap - 1);
+    }
+    char *d = tsq_strndup(ctx, s, n);
+    if (!d) return NULL;
+    t->slots[j] = d;
+    t->count++;
+    return d;
+}
+
+const char *tsq_intern(tsq_ctx *ctx, const char *s) { return tsq_intern_n(ctx, s, strlen(s)); }
+
+/* ------------------------------------------------------------------ context */
+
+tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
+    if (!alloc) alloc = default_alloc;
+    tsq_ctx *ctx = alloc(ud, NULL, 0, sizeof *ctx);
+    if (!ctx) return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = alloc;
+    ctx->ud = ud;
+    tsq_ctx_set_limits(ctx, NULL, NULL);
+    for (int i = 0; i < A_COUNT; i++) {
+        ctx->atom[i] = tsq_intern(ctx, atom_names[i]);
+        if (!ctx->atom[i]) {
+            tsq_ctx_free(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+void tsq_ctx_free(tsq_ctx *ctx) {
+    if (!ctx) return;
+    tsq_names *t = &ctx->names;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i]) tsq_strfree(ctx, (char *)t->slots[i]);
+    if (t->slots) ctx->alloc(ctx->ud, (void *)t->slots, t->cap * sizeof *t->slots, 0);
+    while (ctx->free_nodes) {
+        tsq_node *n = ctx->free_nodes;
+        ctx->free_nodes = n->next;
+        ctx->alloc(ctx->ud, n, sizeof *n, 0);
+    }
+    ctx->alloc(ctx->ud, ctx, sizeof *ctx, 0);
+}
+
+void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out) { *out = ctx->limits; }
+
+tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *l, tsq_error *err) {
+    tsq_limits d = {256, (uint64_t)1 << 30, (uint64_t)64 << 20, 64};
+    if (l) {
+        if (l->max_document > 0xFFFFFFFEu)
+            return tsq_err(err, TSQ_EINVAL, "max_document can not exceed 4294967294 bytes");
+        if (l->max_depth) d.max_depth = l->max_depth;
+        if (l->max_document) d.max_document = l->max_document;
+        if (l->max_text) d.max_text = l->max_text;
+        if (l->max_cond_depth) d.max_cond_depth = l->max_cond_depth;
+    }
+    ctx->limits = d;
+    return TSQ_OK;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+const char *tsq_status_name(tsq_status s) {
+    switch (s) {
+    case TSQ_OK: return "ok";
+    case TSQ_ENOMEM: return "out of memory";
+    case TSQ_EINVAL: return "invalid argument";
+    case TSQ_EPARSE: return "parse error";
+    case TSQ_EIO: return "i/o error";
+    case TSQ_ELIMIT: return "limit exceeded";
+    case TSQ_ENOTFOUND: return "not found";
+    case TSQ_ETYPE: return "wrong type";
+    case TSQ_EFACT: return "undescribed fact";
+    case TSQ_EHANDLER: return "handler failed";
+    case TSQ_ESTATE: return "bad state";
+    }
+    return "unknown status";
+}
+
+tsq_status tsq_err(tsq_error *err, tsq_status code, const char *fmt, ...) {
+    if (!err) return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *tsq_error_format(const tsq_error *err, char *buf, size_t size) {
+    if (!size) return buf;
+    buf[0] = '\0';
+    if (!err) return buf;
+    size_t n = 0;
+#define ADD(...)                                                             \
+    do {                                                                     \
+        int k_ = snprintf(buf + n, n < size ? size - n : 0, __VA_ARGS__);   \
+        if (k_ > 0) n += (size_t)k_;                                         \
+    } while (0)
+    if (err->file[0]) {
+        ADD("%s:", err->file);
+        if (err->line) ADD("%d:", err->line);
+        if (err->line && err->column) ADD("%d:", err->column);
+        ADD(" ");
+    }
+    if (err->step[0]) ADD("step \"%s\": ", err->step);
+    ADD("%s", err->message[0] ? err->message : tsq_status_name(err->code));
+#undef ADD
+    return buf;
+}
+
+void tsq_err_step(tsq_error *err, const tsq_node *n) {
+    if (!err || !n) return;
+    tsq_buf b;
+    tsq_buf_init(&b, n->ctx);
+    tsq_node_path(n, &b);
+    snprintf(err->step, sizeof err->step, "%s", b.data ? b.data : "");
+    tsq_buf_free(&b);
+}
+
+/* ------------------------------------------------------------------ buffers */
+
+void tsq_buf_init(tsq_buf *b, tsq_ctx *ctx) {
+    b->ctx = ctx;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}
+
+void tsq_buf_free(tsq_buf *b) {
+    if (b->data) b->ctx->alloc(b->ctx->ud, b->data, b->cap, 0);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void tsq_buf_add(tsq_buf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 256;
+        while (ncap < b->len + n + 1) ncap *= 2;
+        char *d = b->ctx->alloc(b->ctx->ud, b->data, b->cap, ncap);
+        if (!d) {
+            b->failed = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = ncap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void tsq_buf_adds(tsq_buf *b, const char *s) { tsq_buf_add(b, s, strlen(s)); }
+
+/* ------------------------------------------------------------------ sources */
+
+struct tsq_chunk {
+    tsq_chunk *next;
+    size_t size, used;
+    /* data follows */
+};
+
+#define CHUNK_MIN ((size_t)256 * 1024)
+
+tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len) {
+    tsq_src *s = ctx->alloc(ctx->ud, NULL, 0, sizeof *s);
+    if (!s) return NULL;
+    s->ctx = ctx;
+    s->bytes = bytes;
+    s->len = len;
+    s->refs = 1;
+    s->chunks = NULL;
+    return s;
+}
+
+void tsq_src_ref(tsq_src *s) { s->refs++; }
+
+void tsq_src_unref(tsq_src *s) {
+    if (!s || --s->refs) return;
+    tsq_ctx *ctx = s->ctx;
+    while (s->chunks) {
+        tsq_chunk *c = s->chunks;
+        s->chunks = c->next;
+        ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
+    }
+    if (s->bytes) ctx->alloc(ctx->ud, s->bytes, s->len + 1, 0);
+    ctx->alloc(ctx->ud, s, sizeof *s, 0);
+}
+
+void *tsq_src_arena(tsq_src *s, size_t size) {
+    size = (size + 7) & ~(size_t)7;
+    tsq_chunk *c = s->chunks;
+    if (!c || c->used + size > c->size) {
+        size_t cs = size > CHUNK_MIN / 4 ? size : CHUNK_MIN;
+        c = s->ctx->alloc(s->ctx->ud, NULL, 0, sizeof *c + cs);
+        if (!c) return NULL;
+        c->size = cs;
+        c->used = 0;
+        if (size > CHUNK_MIN / 4 && s->chunks) { /* keep the current chunk for small requests */
+            c->next = s->chunks->next;
+            s->chunks->next = c;
+        } else {
+            c->next = s->chunks;
+            s->chunks = c;
+        }
+    }
+    void *p = (char *)(c + 1) + c->used;
+    c->used += size;
+    return p;
+}

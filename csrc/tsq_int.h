@@ -1,0 +1,204 @@
+/* tsq_int.h - internals shared by the core's .c files. Not installed. */
+#ifndef TSQ_INT_H
+#define TSQ_INT_H
+
+#include "tsq.h"
+#include <string.h>
+
+#define TSQ_UNUSED(x) ((void)(x))
+
+/* ------------------------------------------------------------------ atoms
+ * Interned names the core compares by pointer. Order matches atom_names in ctx.c. */
+enum {
+    A_sequence, A_group, A_step, A_subtasksequence, A_action, A_defaultVarList,
+    A_variable, A_condition, A_expression, A_operator, A_osConditionGroup,
+    A_osExpressionGroup, A_platformKey, A_globalVarList, A_referenceList, A_reference,
+    A_name, A_description, A_type, A_disable, A_continueOnError, A_timeout, A_runIn,
+    A_successCodeList, A_retryCount, A_runFromNet, A_property, A_hidden, A_version,
+    A_INSTANCE, A_PROPERTY, A_VALUE, A_NAME, A_SmsTaskSequencePackage, A_SequenceData,
+    A_COUNT
+};
+
+/* ------------------------------------------------------------------ context */
+
+typedef struct tsq_intern {
+    const char **slots; /* open addressing; NULL = empty */
+    size_t cap, count;
+} tsq_names;
+
+struct tsq_ctx {
+    tsq_alloc_fn alloc;
+    void *ud;
+    tsq_limits limits;
+    tsq_names names;
+    const char *atom[A_COUNT];
+    tsq_node *free_nodes; /* recycled node structs (linked through next) */
+};
+
+void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
+char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n);
+void tsq_strfree(tsq_ctx *ctx, char *s); /* frees a string from tsq_strndup */
+/* Interns s[0..n): the same pointer for equal strings, for the context's lifetime. */
+const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n);
+const char *tsq_intern(tsq_ctx *ctx, const char *s);
+
+/* ------------------------------------------------------------------ errors */
+
+tsq_status tsq_err(tsq_error *err, tsq_status code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Sets err->step to the path of n (when err is not NULL). */
+void tsq_err_step(tsq_error *err, const tsq_node *n);
+
+/* ------------------------------------------------------------------ sources
+ * The bytes a tree was read from, kept so that unchanged parts are written back as they
+ * were. Reference counted by the nodes pointing into it; nodes made by the parser are
+ * allocated in its arena. */
+typedef struct tsq_chunk tsq_chunk;
+
+typedef struct tsq_src {
+    tsq_ctx *ctx;
+    char *bytes;   /* the document text; owned */
+    size_t len;
+    size_t refs;   /* nodes using it + holders */
+    tsq_chunk *chunks; /* arena */
+} tsq_src;
+
+tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len); /* takes bytes */
+void tsq_src_ref(tsq_src *s);
+void tsq_src_unref(tsq_src *s);
+void *tsq_src_arena(tsq_src *s, size_t size); /* 8-byte aligned, lives as long as s */
+
+/* ------------------------------------------------------------------ nodes
+ * Every element of a document is a node; step-level API functions see only the step
+ * kinds. Leaf text lives in the element; whitespace and any other content between
+ * child elements are child nodes of kind N_TEXT (N_COMMENT, N_PI, N_CDATA). */
+typedef enum {
+    N_ELEM = 0,   /* any other element */
+    N_SEQUENCE,   /* <sequence> */
+    N_GROUP,      /* <group> */
+    N_ACTION,     /* <step>, <subtasksequence> */
+    N_TEXT,       /* character data between child elements */
+    N_COMMENT,
+    N_PI,
+    N_CDATA
+} tsq_ntype;
+
+typedef struct tsq_attr {
+    const char *name;  /* interned */
+    char *value;       /* decoded, NUL-terminated */
+    uint32_t len;
+    int16_t raw;       /* index of the attribute in the source start tag, -1 if new or changed */
+    uint8_t owned;     /* value allocated separately (else in the source arena) */
+    uint8_t pad;
+} tsq_attr;
+
+/* node flags */
+enum {
+    F_ARENA = 1 << 0,      /* the struct lives in src's arena */
+    F_RAW = 1 << 1,        /* s0..s2 locate the element in src */
+    F_EMPTY_TAG = 1 << 2,  /* written as <x/> (or <x />) */
+    F_STAG = 1 << 3,       /* attributes changed: the start tag must be regenerated */
+    F_CONTENT = 1 << 4,    /* text or children changed: content must be regenerated */
+    F_DIRTY = 1 << 5,      /* this node or one below it changed */
+    F_TEXT_OWNED = 1 << 6, /* text allocated separately */
+    F_ATTRS_OWNED = 1 << 7,/* attrs array allocated separately */
+    F_CDATA_TEXT = 1 << 8, /* leaf text came from a CDATA section */
+    F_CMD_STALE = 1 << 9   /* action: properties changed, <action> must be regenerated */
+};
+
+struct tsq_doc;
+struct tsq_cond;
+
+struct tsq_node {
+    tsq_node *parent, *next, *prev, *first, *last;
+    tsq_ctx *ctx;
+    const char *name;      /* interned element name; NULL for non-elements */
+    tsq_attr *attrs;
+    char *text;            /* leaf text (elements), content (text/comment/pi/cdata); may be NULL */
+    tsq_src *src;          /* where s0..s2 point; NULL for new nodes */
+    struct tsq_doc *doc;   /* N_SEQUENCE only: the document it heads */
+    struct tsq_ccache *cc; /* steps: cached parsed/compiled condition, or NULL */
+    uint32_t text_len;
+    uint32_t s0, s1, s2;   /* start '<', end of start tag, end of element (exclusive) */
+    uint32_t refs;         /* retains of this node */
+    uint32_t tree_refs;    /* roots: retains of all nodes in the tree */
+    uint16_t nattrs, cattrs;
+    uint16_t flags;
+    uint8_t type;          /* tsq_ntype */
+    uint8_t cls_valid;
+    const void *cls;       /* actions: catalogue class (const tsq_class *), or NULL */
+};
+
+/* Node allocation (new nodes, not from the parser). */
+tsq_node *tsq_node_alloc(tsq_ctx *ctx, tsq_ntype type, const char *name);
+/* Frees n and its subtree, no matter the references (used by release and on errors). */
+void tsq_node_destroy(tsq_node *n);
+/* Marks n changed: flags |= f on n, F_DIRTY up to the root. */
+void tsq_node_touch(tsq_node *n, unsigned f);
+/* Low-level child list operations on any nodes (no checks, no reference moves). */
+void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child);
+void tsq_node_unlink(tsq_node *child);
+int tsq_node_is_step(const tsq_node *n);
+/* Sum of the retains of n and every node below it. */
+uint32_t tsq_subtree_refs(const tsq_node *n);
+/* Sets a step attribute, placed in ConfigMgr's attribute order when new. */
+tsq_status tsq_node_set_attr_ordered(tsq_node *n, int atom, const char *value);
+
+/* Attributes */
+const char *tsq_attr_get(const tsq_node *n, const char *atom); /* interned name; NULL when absent */
+tsq_attr *tsq_attr_find(const tsq_node *n, const char *atom);
+/* Sets (or adds, at the end or before `before_atom` when it is present) an attribute. */
+tsq_status tsq_attr_set(tsq_node *n, const char *atom, const char *value, size_t len);
+tsq_status tsq_attr_set_before(tsq_node *n, const char *atom, const char *value, size_t len,
+                               const char *const *order);
+void tsq_attr_remove(tsq_node *n, const char *atom);
+/* Replaces the leaf text of an element. */
+tsq_status tsq_node_set_text(tsq_node *n, const char *s, size_t len);
+
+/* Element children helpers */
+tsq_node *tsq_elem_child(const tsq_node *n, const char *atom); /* first child element with that name */
+tsq_node *tsq_elem_next(const tsq_node *n);                    /* next sibling element */
+tsq_node *tsq_elem_first(const tsq_node *n);                   /* first child element */
+
+/* New elements placed with the document's layout: when the siblings around are
+ * indented, whitespace text is inserted to match. `before` NULL appends. */
+tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child);
+/* Removes an element with the whitespace that preceded it. */
+void tsq_elem_remove(tsq_node *child);
+
+/* ------------------------------------------------------------------ documents */
+
+typedef struct tsq_doc {
+    tsq_wrapper wrapper;
+    tsq_node *outer;       /* wrappers: the outer tree (INSTANCE or SmsTaskSequencePackage) */
+    tsq_node *slot;        /* wrappers: the element that holds the sequence (VALUE / SequenceData) */
+    tsq_node *slot_before; /* PACKAGE: the child the sequence is written before (NULL: at the end) */
+    char *inner_pre, *inner_post; /* CIM: text around <sequence> inside the CDATA */
+    uint32_t inner_pre_len, inner_post_len;
+    tsq_src *src;          /* the outer source: prolog and epilog */
+    uint32_t prolog_end, epilog_start; /* in src; prolog [0, prolog_end), epilog [epilog_start, len) */
+    char *path;            /* loaded from */
+    const char *newline;   /* "\n" or "\r\n"; NULL when the document has no line breaks */
+    char indent[16];       /* one level of indentation ("  ", "\t"), "" when not indented */
+} tsq_doc;
+
+tsq_doc *tsq_doc_new(tsq_ctx *ctx);
+tsq_doc *tsq_doc_clone(tsq_ctx *ctx, const tsq_doc *d);
+void tsq_doc_free(tsq_ctx *ctx, tsq_doc *d);
+/* The sequence above n, or NULL. */
+tsq_node *tsq_node_sequence(const tsq_node *n);
+
+/* XML text escaping (for attribute values when attr != 0). */
+void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr);
+
+/* Depth-first traversal over all nodes under top (not top itself). */
+tsq_node *tsq_tree_next(const tsq_node *top, const tsq_node *cur);
+
+/* Condition cache hooks (cond_node.c) called when a step's condition element changes
+ * or the node is destroyed. */
+void tsq_ccache_free(tsq_ctx *ctx, struct tsq_ccache *cc);
+
+#endif

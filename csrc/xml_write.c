@@ -1,0 +1,403 @@
+/* xml_write.c - documents out. Unchanged elements are copied from the source as they
+ * were read; changed ones are written again, keeping every unchanged attribute's bytes;
+ * new ones follow the document's layout (its line end and indentation). */
+#include "tsq_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_WRITE_DEPTH 4096
+
+typedef struct wr {
+    tsq_buf *out;
+    const tsq_doc *doc;
+    int canonical; /* ignore sources and layout: one uniform form */
+    const char *nl;
+    const char *unit;
+    const tsq_node *doc_seq;
+    tsq_error *err;
+    int failed;
+} wr;
+
+void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': if (attr) rep = "&quot;"; break;
+        case '\r': rep = "&#xD;"; break;
+        case '\n': if (attr) rep = "&#xA;"; break;
+        case '\t': if (attr) rep = "&#x9;"; break;
+        default: break;
+        }
+        if (!rep) continue;
+        tsq_buf_add(b, s + run, i - run);
+        tsq_buf_adds(b, rep);
+        run = i + 1;
+    }
+    tsq_buf_add(b, s + run, n - run);
+}
+
+static int raw_ok(const wr *w, const tsq_node *n) { return !w->canonical && (n->flags & F_RAW) && n->src; }
+
+/* The raw spans of attribute `index` in n's source start tag: from the white space
+ * before its name to its closing quote; and the tail after the last attribute. */
+static int raw_attr_span(const tsq_node *n, int index, uint32_t *a, uint32_t *b, uint32_t *tail) {
+    const char *s = n->src->bytes;
+    uint32_t q = n->s0 + 1, end = n->s1;
+    while (q < end && s[q] != ' ' && s[q] != '\t' && s[q] != '\r' && s[q] != '\n' && s[q] != '>' && s[q] != '/') q++;
+    int k = 0;
+    *tail = q;
+    for (;;) {
+        uint32_t ws = q;
+        while (q < end && (s[q] == ' ' || s[q] == '\t' || s[q] == '\r' || s[q] == '\n')) q++;
+        if (q >= end || s[q] == '>' || s[q] == '/') return 0;
+        while (q < end && s[q] != '"' && s[q] != '\'') q++;
+        if (q >= end) return 0;
+        char quote = s[q++];
+        while (q < end && s[q] != quote) q++;
+        q++;
+        *tail = q;
+        if (k == index) {
+            *a = ws;
+            *b = q;
+            return 1;
+        }
+        k++;
+    }
+}
+
+static uint32_t raw_tail(const tsq_node *n) {
+    uint32_t a, b, t;
+    raw_attr_span(n, 0x7fff, &a, &b, &t);
+    return t;
+}
+
+static int has_content(const tsq_node *n) { return n->first || n->text_len > 0; }
+
+static void put(wr *w, const char *s, size_t n) { tsq_buf_add(w->out, s, n); }
+static void puts_(wr *w, const char *s) { tsq_buf_adds(w->out, s); }
+
+static void start_tag(wr *w, const tsq_node *n, int empty) {
+    const char *src = n->src ? n->src->bytes : NULL;
+    if (raw_ok(w, n) && !(n->flags & F_STAG)) {
+        int was_empty = (n->flags & F_EMPTY_TAG) != 0;
+        if (was_empty == empty || !was_empty) {
+            put(w, src + n->s0, n->s1 - n->s0);
+            return;
+        }
+        /* was <x .../>, now has content: the same bytes up to the end of its attributes */
+        uint32_t t = raw_tail(n);
+        put(w, src + n->s0, t - n->s0);
+        puts_(w, ">");
+        return;
+    }
+    puts_(w, "<");
+    puts_(w, n->name);
+    for (uint16_t i = 0; i < n->nattrs; i++) {
+        const tsq_attr *a = &n->attrs[i];
+        uint32_t x, y, t;
+        if (raw_ok(w, n) && a->raw >= 0 && raw_attr_span(n, a->raw, &x, &y, &t)) {
+            put(w, src + x, y - x);
+            continue;
+        }
+        puts_(w, " ");
+        puts_(w, a->name);
+        puts_(w, "=\"");
+        tsq_xml_escape(w->out, a->value, a->len, 1);
+        puts_(w, "\"");
+    }
+    if (!empty) {
+        puts_(w, ">");
+    } else if (raw_ok(w, n) && (n->flags & F_EMPTY_TAG)) {
+        uint32_t t = raw_tail(n);
+        put(w, src + t, n->s1 - t);
+    } else {
+        puts_(w, w->nl && !w->canonical ? " />" : "/>");
+    }
+}
+
+static void end_tag(wr *w, const tsq_node *n) {
+    if (raw_ok(w, n) && !(n->flags & F_EMPTY_TAG)) {
+        const char *s = n->src->bytes;
+        uint32_t e = n->s2 - 1;
+        while (e > n->s1 && s[e] != '<') e--;
+        put(w, s + e, n->s2 - e);
+        return;
+    }
+    puts_(w, "</");
+    puts_(w, n->name);
+    puts_(w, ">");
+}
+
+static void leaf_text(wr *w, const tsq_node *n) {
+    if (raw_ok(w, n) && !(n->flags & F_CONTENT) && !(n->flags & F_EMPTY_TAG)) {
+        const char *s = n->src->bytes;
+        uint32_t e = n->s2 - 1;
+        while (e > n->s1 && s[e] != '<') e--;
+        put(w, s + n->s1, e - n->s1);
+        return;
+    }
+    if (n->flags & F_CDATA_TEXT) {
+        /* "]]>" can not stand inside a CDATA section: split it there */
+        const char *t = n->text;
+        size_t len = n->text_len, run = 0;
+        puts_(w, "<![CDATA[");
+        for (size_t i = 0; i + 2 < len; i++)
+            if (t[i] == ']' && t[i + 1] == ']' && t[i + 2] == '>') {
+                put(w, t + run, i + 2 - run);
+                puts_(w, "]]><![CDATA[");
+                run = i + 2;
+            }
+        put(w, t + run, len - run);
+        puts_(w, "]]>");
+        return;
+    }
+    tsq_xml_escape(w->out, n->text, n->text_len, 0);
+}
+
+static void write_other(wr *w, const tsq_node *n) {
+    if (raw_ok(w, n) && !(n->flags & F_DIRTY)) {
+        put(w, n->src->bytes + n->s0, n->s2 - n->s0);
+        return;
+    }
+    switch (n->type) {
+    case N_TEXT: tsq_xml_escape(w->out, n->text, n->text_len, 0); break;
+    case N_CDATA: puts_(w, "<![CDATA["); put(w, n->text, n->text_len); puts_(w, "]]>"); break;
+    case N_COMMENT: puts_(w, "<!--"); put(w, n->text, n->text_len); puts_(w, "-->"); break;
+    case N_PI: puts_(w, "<?"); put(w, n->text, n->text_len); puts_(w, "?>"); break;
+    default: break;
+    }
+}
+
+static void write_elem(wr *w, const tsq_node *n, const char *ind, size_t indlen, int depth);
+
+static void newline_indent(wr *w, const char *ind, size_t indlen, int extra) {
+    puts_(w, w->nl);
+    put(w, ind, indlen);
+    if (extra) puts_(w, w->unit);
+}
+
+/* The slot of a wrapper: the element whose content holds the sequence. */
+static void write_slot_content(wr *w, const tsq_node *slot, const char *ind, size_t indlen, int depth);
+
+static void write_children(wr *w, const tsq_node *n, const char *ind, size_t indlen, int depth) {
+    int laid_out = 0; /* the children carry their own white space */
+    for (const tsq_node *c = n->first; c; c = c->next)
+        if (c->type == N_TEXT) laid_out = 1;
+    int pretty = !laid_out && w->nl && w->unit[0];
+    size_t ul = strlen(w->unit);
+    char cind[512];
+    size_t cl = indlen + ul < sizeof cind ? indlen + ul : indlen;
+    memcpy(cind, ind, indlen);
+    if (cl > indlen) memcpy(cind + indlen, w->unit, ul);
+    for (const tsq_node *c = n->first; c && !w->failed; c = c->next) {
+        if (!c->name) {
+            if (!w->canonical) write_other(w, c);
+            continue;
+        }
+        if (pretty) newline_indent(w, ind, indlen, 1);
+        if (laid_out && c->prev && c->prev->type == N_TEXT) {
+            /* this child's indentation: what follows the last line break before it */
+            const tsq_node *t = c->prev;
+            uint32_t i = t->text_len;
+            while (i > 0 && t->text[i - 1] != '\n') i--;
+            if (i > 0 && t->text_len - i < sizeof cind) {
+                memcpy(cind, t->text + i, t->text_len - i);
+                cl = t->text_len - i;
+            }
+        }
+        write_elem(w, c, cind, cl, depth + 1);
+    }
+    if (pretty && tsq_elem_first(n)) newline_indent(w, ind, indlen, 0);
+}
+
+static void write_elem(wr *w, const tsq_node *n, const char *ind, size_t indlen, int depth) {
+    if (depth > MAX_WRITE_DEPTH) {
+        if (!w->failed) tsq_err(w->err, TSQ_ELIMIT, "the document nests deeper than %d elements", MAX_WRITE_DEPTH);
+        w->failed = 1;
+        return;
+    }
+    int is_slot = w->doc && n == w->doc->slot;
+    if (raw_ok(w, n) && !(n->flags & F_DIRTY)) {
+        put(w, n->src->bytes + n->s0, n->s2 - n->s0);
+        return;
+    }
+    if (is_slot) {
+        start_tag(w, n, 0);
+        write_slot_content(w, n, ind, indlen, depth);
+        end_tag(w, n);
+        return;
+    }
+    int empty = !has_content(n) && (n->flags & F_EMPTY_TAG);
+    start_tag(w, n, empty);
+    if (empty) return;
+    if (n->first)
+        write_children(w, n, ind, indlen, depth);
+    else if (n->text)
+        leaf_text(w, n);
+    end_tag(w, n);
+}
+
+/* ------------------------------------------------------------------ wrappers */
+
+static tsq_status write_sequence(wr *w, const tsq_node *seq, const char *ind, size_t indlen) {
+    write_elem(w, seq, ind, indlen, 0);
+    return w->failed ? (w->err ? w->err->code : TSQ_ELIMIT) : TSQ_OK;
+}
+
+static void write_slot_content(wr *w, const tsq_node *slot, const char *ind, size_t indlen, int depth) {
+    const tsq_doc *d = w->doc;
+    const tsq_node *s = w->doc_seq;
+    if (d->wrapper == TSQ_WRAP_CIM) {
+        if (!(s->flags & F_DIRTY) && raw_ok(w, slot) && !(slot->flags & F_CONTENT)) {
+            leaf_text(w, slot); /* the CDATA as it was */
+            return;
+        }
+        /* the sequence as text in a CDATA section, with the text that surrounded it */
+        tsq_buf inner;
+        tsq_buf_init(&inner, w->out->ctx);
+        tsq_buf_add(&inner, d->inner_pre, d->inner_pre_len);
+        wr iw = *w;
+        iw.out = &inner;
+        iw.nl = d->newline;
+        iw.unit = d->indent;
+        write_elem(&iw, s, "", 0, 0);
+        tsq_buf_add(&inner, d->inner_post, d->inner_post_len);
+        if (iw.failed) w->failed = 1;
+        tsq_node tmp = *slot;
+        tmp.text = inner.data ? inner.data : (char *)"";
+        tmp.text_len = (uint32_t)inner.len;
+        tmp.flags |= F_CDATA_TEXT | F_CONTENT;
+        leaf_text(w, &tmp);
+        if (inner.failed) w->out->failed = 1;
+        tsq_buf_free(&inner);
+        return;
+    }
+    /* PACKAGE: the slot's children, with the sequence at its place */
+    char cind[512];
+    size_t cl = indlen;
+    memcpy(cind, ind, indlen < sizeof cind ? indlen : sizeof cind - 1);
+    const tsq_node *c = slot->first;
+    for (;;) {
+        if (c == d->slot_before) {
+            size_t l = cl;
+            if (s->prev == NULL && c && c->prev && c->prev->type == N_TEXT) {
+                const tsq_node *t = c->prev;
+                uint32_t i = t->text_len;
+                while (i > 0 && t->text[i - 1] != '\n') i--;
+                l = t->text_len - i < sizeof cind ? t->text_len - i : 0;
+                memcpy(cind, t->text + i, l);
+            }
+            write_elem(w, s, cind, l, depth + 1);
+        }
+        if (!c) break;
+        if (c->name)
+            write_elem(w, c, cind, cl, depth + 1);
+        else
+            write_other(w, c);
+        c = c->next;
+    }
+}
+
+static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, tsq_error *err) {
+    if (!seq || seq->type != N_SEQUENCE || !seq->doc) return tsq_err(err, TSQ_EINVAL, "not a sequence");
+    const tsq_doc *d = seq->doc;
+    wr w;
+    memset(&w, 0, sizeof w);
+    w.out = out;
+    w.doc = d;
+    w.doc_seq = seq;
+    w.canonical = canonical;
+    w.err = err;
+    w.nl = canonical ? "\n" : d->newline;
+    w.unit = canonical ? "  " : d->indent;
+    if (!w.nl) w.unit = "";
+    const tsq_node *top = d->outer ? d->outer : seq;
+    const tsq_src *src = d->src;
+    if (src && !canonical) put(&w, src->bytes, d->prolog_end);
+    if (d->outer) {
+        write_elem(&w, top, "", 0, 0);
+    } else {
+        write_sequence(&w, seq, "", 0);
+    }
+    if (src && !canonical)
+        put(&w, src->bytes + d->epilog_start, src->len - d->epilog_start);
+    else
+        puts_(&w, "\n");
+    if (out->failed) return tsq_err(err, TSQ_ENOMEM, "out of memory");
+    if (w.failed) return err ? err->code : TSQ_ELIMIT;
+    return TSQ_OK;
+}
+
+tsq_status tsq_write(const tsq_node *seq, tsq_buf *out, tsq_error *err) { return do_write(seq, out, 0, err); }
+tsq_status tsq_write_canonical(const tsq_node *seq, tsq_buf *out, tsq_error *err) { return do_write(seq, out, 1, err); }
+
+/* ------------------------------------------------------------------ saving */
+
+tsq_status tsq_save(const tsq_node *seq, const char *path, tsq_error *err) {
+    if (err) {
+        memset(err, 0, sizeof *err);
+        snprintf(err->file, sizeof err->file, "%s", path);
+    }
+    tsq_buf b;
+    tsq_buf_init(&b, seq->ctx);
+    tsq_status st = tsq_write(seq, &b, err);
+    if (st) {
+        tsq_buf_free(&b);
+        return st;
+    }
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 32);
+    if (!tmp) {
+        tsq_buf_free(&b);
+        return tsq_err(err, TSQ_ENOMEM, "out of memory");
+    }
+    /* a temporary name beside the target, so that rename stays on one file system */
+    snprintf(tmp, pl + 32, "%s.tsq-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = tsq_err(err, TSQ_EIO, "can not create a temporary file beside it: %s", strerror(errno));
+        free(tmp);
+        tsq_buf_free(&b);
+        return st;
+    }
+    /* keep the mode of the file it replaces, else the usual one for new files */
+    struct stat old;
+    mode_t mode = 0644;
+    if (stat(path, &old) == 0) mode = old.st_mode & 07777;
+    else {
+        mode_t um = umask(0);
+        umask(um);
+        mode = 0666 & ~um;
+    }
+    size_t off = 0;
+    int ok = 1;
+    while (off < b.len) {
+        ssize_t k = write(fd, b.data + off, b.len - off);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            ok = 0;
+            break;
+        }
+        off += (size_t)k;
+    }
+    int saved = errno;
+    if (ok && fchmod(fd, mode) != 0) { ok = 0; saved = errno; }
+    if (close(fd) != 0 && ok) { ok = 0; saved = errno; }
+    if (ok && rename(tmp, path) != 0) { ok = 0; saved = errno; }
+    if (!ok) {
+        unlink(tmp);
+        st = tsq_err(err, TSQ_EIO, "%s", strerror(saved));
+    }
+    free(tmp);
+    tsq_buf_free(&b);
+    return st;
+}
