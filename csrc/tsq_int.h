@@ -191,6 +191,9 @@ void tsq_doc_free(tsq_ctx *ctx, tsq_doc *d);
 /* The sequence above n, or NULL. */
 tsq_node *tsq_node_sequence(const tsq_node *n);
 
+/* libxml2's one-time initialisation (pthread_once). */
+void tsq_xml_init(void);
+
 /* XML text escaping (for attribute values when attr != 0). */
 void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr);
 

@@ -48,7 +48,7 @@ static uint32_t pos_now(rd *r) {
     return p < 0 ? 0 : (uint32_t)p;
 }
 
-static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *fmt, const char *arg) {
+static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *msg) {
     if (r->failed) return;
     r->failed = 1;
     int line = 1, col = 1;
@@ -65,7 +65,7 @@ static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *fmt, const
     if (r->err) {
         r->err->line = line;
         r->err->column = col;
-        tsq_err(r->err, code, fmt, arg);
+        tsq_err(r->err, code, "%s", msg);
     }
     xmlStopParser(r->px);
 }
@@ -94,7 +94,7 @@ static void on_subset(void *ud, const xmlChar *name, const xmlChar *ext, const x
     uint32_t p = pos_now(r);
     /* point at the start of the declaration */
     while (p > 0 && !(r->bytes[p] == '<' && r->bytes[p + 1] == '!')) p--;
-    fail_at(r, TSQ_EPARSE, p, "%s", "document type declarations (DOCTYPE) are not allowed in task sequences");
+    fail_at(r, TSQ_EPARSE, p, "document type declarations (DOCTYPE) are not allowed in task sequences");
 }
 
 static xmlEntityPtr on_entity(void *ud, const xmlChar *name) {
@@ -202,16 +202,16 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     uint32_t p = pos_now(r);
     const char *b = r->bytes;
     if (p >= r->len || !(b[p] == '>' || (b[p] == '/' && p + 1 < r->len && b[p + 1] == '>'))) {
-        fail_at(r, TSQ_EPARSE, p, "%s", "internal error: lost the position of a start tag");
+        fail_at(r, TSQ_EPARSE, p, "internal error: lost the position of a start tag");
         return;
     }
     int empty = b[p] == '/';
     uint32_t s1 = p + (empty ? 2 : 1), s0 = p;
     while (s0 > 0 && b[s0] != '<') s0--;
     if (++r->depth > (int)r->ctx->limits.max_depth) {
-        char lim[32];
-        snprintf(lim, sizeof lim, "%u", r->ctx->limits.max_depth);
-        fail_at(r, TSQ_ELIMIT, s0, "elements nested deeper than the limit of %s", lim);
+        char msg[80];
+        snprintf(msg, sizeof msg, "elements nested deeper than the limit of %u", r->ctx->limits.max_depth);
+        fail_at(r, TSQ_ELIMIT, s0, msg);
         return;
     }
     if (!flush_text(r, s0)) goto oom;
@@ -241,19 +241,19 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
             r->tmpcap = nc;
         }
         if ((uint64_t)(q - v) > r->ctx->limits.max_text) {
-            fail_at(r, TSQ_ELIMIT, (uint32_t)(v - b), "%s", "an attribute value exceeds the size limit");
+            fail_at(r, TSQ_ELIMIT, (uint32_t)(v - b), "an attribute value exceeds the size limit");
             return;
         }
         tsq_attr *a = &r->tmp[na];
         if (!(a->name = tsq_intern_n(r->ctx, an, (size_t)(ane - an)))) goto oom;
         if (!(a->value = decode_attr(r, v, (size_t)(q - v), &a->len))) goto oom;
-        a->raw = (int16_t)(na < 32767 ? na : -1);
+        a->raw = (int16_t)(na < 32767 ? (int)na : -1);
         a->owned = 0;
         a->pad = 0;
         na++;
         q++;
         if (na >= UINT16_MAX) {
-            fail_at(r, TSQ_ELIMIT, s0, "%s", "too many attributes on one element");
+            fail_at(r, TSQ_ELIMIT, s0, "too many attributes on one element");
             return;
         }
     }
@@ -275,7 +275,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     r->text_start = s1;
     return;
 oom:
-    fail_at(r, TSQ_ENOMEM, 0, "%s", "out of memory");
+    fail_at(r, TSQ_ENOMEM, 0, "out of memory");
 }
 
 static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri) {
@@ -285,7 +285,7 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     tsq_node *n = r->cur;
     uint32_t p = pos_now(r);
     if (p == 0 || p > r->len || r->bytes[p - 1] != '>') {
-        fail_at(r, TSQ_EPARSE, p, "%s", "internal error: lost the position of an end tag");
+        fail_at(r, TSQ_EPARSE, p, "internal error: lost the position of an end tag");
         return;
     }
     n->s2 = p;
@@ -307,17 +307,17 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     r->depth--;
     return;
 oom:
-    fail_at(r, TSQ_ENOMEM, 0, "%s", "out of memory");
+    fail_at(r, TSQ_ENOMEM, 0, "out of memory");
 }
 
 static void add_text(rd *r, const char *s, int len) {
     if (r->failed || !r->cur) return;
     if (r->text.len + (size_t)len > r->ctx->limits.max_text) {
-        fail_at(r, TSQ_ELIMIT, pos_now(r), "%s", "a text node exceeds the size limit");
+        fail_at(r, TSQ_ELIMIT, pos_now(r), "a text node exceeds the size limit");
         return;
     }
     tsq_buf_add(&r->text, s, (size_t)len);
-    if (r->text.failed) fail_at(r, TSQ_ENOMEM, 0, "%s", "out of memory");
+    if (r->text.failed) fail_at(r, TSQ_ENOMEM, 0, "out of memory");
 }
 
 static void on_chars(void *ud, const xmlChar *s, int len) { add_text(ud, (const char *)s, len); }
@@ -345,7 +345,7 @@ static void markup_node(rd *r, tsq_ntype type, const char *text, const char *ope
     r->text_start = p;
     return;
 oom:
-    fail_at(r, TSQ_ENOMEM, 0, "%s", "out of memory");
+    fail_at(r, TSQ_ENOMEM, 0, "out of memory");
 }
 
 static void on_comment(void *ud, const xmlChar *value) { markup_node(ud, N_COMMENT, (const char *)value, "<!--"); }
@@ -485,7 +485,8 @@ static void detect_layout(tsq_doc *d, const tsq_node *seq) {
     d->indent[0] = '\0';
     for (const tsq_node *c = seq->first; c; c = c->next) {
         if (c->type != N_TEXT || !memchr(c->text, '\n', c->text_len)) continue;
-        d->newline = memmem(c->text, c->text_len, "\r\n", 2) ? "\r\n" : "\n";
+        const char *lf = memchr(c->text, '\n', c->text_len);
+        d->newline = lf > c->text && lf[-1] == '\r' ? "\r\n" : "\n";
         const char *nl = c->text;
         for (uint32_t i = 0; i < c->text_len; i++)
             if (c->text[i] == '\n') nl = c->text + i + 1;
@@ -574,9 +575,9 @@ static tsq_status parse_owned(tsq_ctx *ctx, char *copy, size_t len, const char *
         tsq_node *iroot;
         if ((st = parse_bytes(ctx, icopy, tl, inner_name, &isrc, &iroot, err))) {
             if (err) {
-                char m[sizeof err->message];
+                char m[sizeof err->message + 32];
                 snprintf(m, sizeof m, "in the Sequence property: %s", err->message);
-                memcpy(err->message, m, sizeof m);
+                snprintf(err->message, sizeof err->message, "%s", m);
             }
             goto bad;
         }
