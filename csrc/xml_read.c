@@ -577,7 +577,7 @@ static tsq_status parse_owned(tsq_ctx *ctx, char *copy, size_t len, const char *
             if (err) {
                 char m[sizeof err->message + 32];
                 snprintf(m, sizeof m, "in the Sequence property: %s", err->message);
-                snprintf(err->message, sizeof err->message, "%s", m);
+                snprintf(err->message, sizeof err->message, "%.700s", m);
             }
             goto bad;
         }
