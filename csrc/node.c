@@ -318,7 +318,11 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
     const tsq_doc *d = layout_of(parent);
     tsq_node *ws = NULL, *tail = NULL;
     if (model) {
-        if (!(ws = ws_node(ctx, model->text, model->text_len))) return TSQ_ENOMEM;
+        /* the source bytes: the decoded text lost any CR of a CR LF line end */
+        int raw = (model->flags & F_RAW) && model->src;
+        ws = raw ? ws_node(ctx, model->src->bytes + model->s0, model->s2 - model->s0)
+                 : ws_node(ctx, model->text, model->text_len);
+        if (!ws) return TSQ_ENOMEM;
     } else if (!tsq_elem_first(parent) && d && d->newline && d->indent[0] && (!parent->parent || ws_nl(parent->prev))) {
         /* the first element child of an element in an indented document */
         const char *pind;

@@ -106,7 +106,8 @@ enum {
     F_TEXT_OWNED = 1 << 6, /* text allocated separately */
     F_ATTRS_OWNED = 1 << 7,/* attrs array allocated separately */
     F_CDATA_TEXT = 1 << 8, /* leaf text came from a CDATA section */
-    F_CMD_STALE = 1 << 9   /* action: properties changed, <action> must be regenerated */
+    F_CMD_STALE = 1 << 9,  /* action: properties changed, <action> must be regenerated */
+    F_SRC_EMPTY = 1 << 10  /* the source wrote it <x/> (F_EMPTY_TAG says how to write it now) */
 };
 
 struct tsq_doc;

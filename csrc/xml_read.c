@@ -266,7 +266,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     }
     n->s0 = s0;
     n->s1 = s1;
-    if (empty) n->flags |= F_EMPTY_TAG;
+    if (empty) n->flags |= F_EMPTY_TAG | F_SRC_EMPTY;
     if (r->cur)
         tsq_node_link(r->cur, NULL, n);
     else
@@ -485,8 +485,8 @@ static void detect_layout(tsq_doc *d, const tsq_node *seq) {
     d->indent[0] = '\0';
     for (const tsq_node *c = seq->first; c; c = c->next) {
         if (c->type != N_TEXT || !memchr(c->text, '\n', c->text_len)) continue;
-        const char *lf = memchr(c->text, '\n', c->text_len);
-        d->newline = lf > c->text && lf[-1] == '\r' ? "\r\n" : "\n";
+        const char *raw = c->src->bytes + c->s0, *lf = memchr(raw, '\n', c->s2 - c->s0);
+        d->newline = lf && lf > raw && lf[-1] == '\r' ? "\r\n" : "\n";
         const char *nl = c->text;
         for (uint32_t i = 0; i < c->text_len; i++)
             if (c->text[i] == '\n') nl = c->text + i + 1;

@@ -87,9 +87,9 @@ static void puts_(wr *w, const char *s) { tsq_buf_adds(w->out, s); }
 
 static void start_tag(wr *w, const tsq_node *n, int empty) {
     const char *src = n->src ? n->src->bytes : NULL;
+    int src_empty = (n->flags & F_SRC_EMPTY) != 0;
     if (raw_ok(w, n) && !(n->flags & F_STAG)) {
-        int was_empty = (n->flags & F_EMPTY_TAG) != 0;
-        if (was_empty == empty || !was_empty) {
+        if (!src_empty || empty) {
             put(w, src + n->s0, n->s1 - n->s0);
             return;
         }
@@ -116,7 +116,7 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
     }
     if (!empty) {
         puts_(w, ">");
-    } else if (raw_ok(w, n) && (n->flags & F_EMPTY_TAG)) {
+    } else if (raw_ok(w, n) && (n->flags & F_SRC_EMPTY)) {
         uint32_t t = raw_tail(n);
         put(w, src + t, n->s1 - t);
     } else {
@@ -125,7 +125,7 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
 }
 
 static void end_tag(wr *w, const tsq_node *n) {
-    if (raw_ok(w, n) && !(n->flags & F_EMPTY_TAG)) {
+    if (raw_ok(w, n) && !(n->flags & F_SRC_EMPTY)) {
         const char *s = n->src->bytes;
         uint32_t e = n->s2 - 1;
         while (e > n->s1 && s[e] != '<') e--;
@@ -138,7 +138,7 @@ static void end_tag(wr *w, const tsq_node *n) {
 }
 
 static void leaf_text(wr *w, const tsq_node *n) {
-    if (raw_ok(w, n) && !(n->flags & F_CONTENT) && !(n->flags & F_EMPTY_TAG)) {
+    if (raw_ok(w, n) && !(n->flags & F_CONTENT) && !(n->flags & F_SRC_EMPTY)) {
         const char *s = n->src->bytes;
         uint32_t e = n->s2 - 1;
         while (e > n->s1 && s[e] != '<') e--;
@@ -169,7 +169,13 @@ static void write_other(wr *w, const tsq_node *n) {
         return;
     }
     switch (n->type) {
-    case N_TEXT: tsq_xml_escape(w->out, n->text, n->text_len, 0); break;
+    case N_TEXT: {
+        size_t i = 0; /* layout white space goes out as it is, CR included */
+        while (i < n->text_len && (n->text[i] == ' ' || n->text[i] == '\t' || n->text[i] == '\r' || n->text[i] == '\n')) i++;
+        if (i == n->text_len) put(w, n->text, n->text_len);
+        else tsq_xml_escape(w->out, n->text, n->text_len, 0);
+        break;
+    }
     case N_CDATA: puts_(w, "<![CDATA["); put(w, n->text, n->text_len); puts_(w, "]]>"); break;
     case N_COMMENT: puts_(w, "<!--"); put(w, n->text, n->text_len); puts_(w, "-->"); break;
     case N_PI: puts_(w, "<?"); put(w, n->text, n->text_len); puts_(w, "?>"); break;
@@ -236,7 +242,9 @@ static void write_elem(wr *w, const tsq_node *n, const char *ind, size_t indlen,
         end_tag(w, n);
         return;
     }
-    int empty = !has_content(n) && (n->flags & F_EMPTY_TAG);
+    /* <x/> when it was written so (or made so) and still has nothing inside; a source
+     * <x></x> keeps its end tag */
+    int empty = !has_content(n) && (n->flags & F_EMPTY_TAG) && (!raw_ok(w, n) || (n->flags & F_SRC_EMPTY));
     start_tag(w, n, empty);
     if (empty) return;
     if (n->first)

@@ -1,0 +1,380 @@
+/* test_core.c - the object model, tree edits and references, without Lua. */
+#include "harness.h"
+#include "tsq.h"
+
+static tsq_node *parse(tsq_ctx *ctx, const char *xml) {
+    tsq_node *s = NULL;
+    tsq_error err;
+    if (tsq_parse(ctx, xml, strlen(xml), "t.xml", &s, &err) != TSQ_OK) {
+        char m[1200];
+        fprintf(stderr, "parse failed: %s\n", tsq_error_format(&err, m, sizeof m));
+    }
+    return s;
+}
+
+static char *xml_of(tsq_node *seq) {
+    static char out[65536];
+    tsq_buf b;
+    tsq_buf_init(&b, tsq_node_ctx(seq));
+    tsq_error err;
+    out[0] = '\0';
+    if (tsq_write(seq, &b, &err) == TSQ_OK) snprintf(out, sizeof out, "%s", b.data);
+    tsq_buf_free(&b);
+    return out;
+}
+
+static void test_version(void) {
+    CASE("version");
+    CHECK_STR(tsq_version(), TSQ_VERSION);
+}
+
+static void test_build_tree(tsq_ctx *ctx) {
+    CASE("build a tree");
+    tsq_node *seq = tsq_sequence_new(ctx);
+    tsq_node *g1 = tsq_group_new(ctx, "Prepare");
+    tsq_node *g2 = tsq_group_new(ctx, "Disks");
+    tsq_node *g3 = tsq_group_new(ctx, "Deep");
+    CHECK(tsq_node_kind(seq) == TSQ_SEQUENCE);
+    CHECK(tsq_node_kind(g1) == TSQ_GROUP);
+    CHECK_STR(tsq_node_type(g1), "SMS_TaskSequence_Group");
+    CHECK_STR(tsq_node_type(seq), "SMS_TaskSequence");
+    CHECK(tsq_node_insert(seq, (size_t)-1, g1, NULL) == TSQ_OK);
+    CHECK(tsq_node_insert(g1, (size_t)-1, g2, NULL) == TSQ_OK);
+    CHECK(tsq_node_insert(g2, (size_t)-1, g3, NULL) == TSQ_OK);
+    CHECK(tsq_node_parent(g3) == g2);
+    CHECK(tsq_node_parent(g1) == seq);
+    CHECK(tsq_node_parent(seq) == NULL);
+    CHECK(tsq_node_depth(g3) == 3);
+    CHECK(tsq_node_count(seq) == 1);
+    tsq_buf b;
+    tsq_buf_init(&b, ctx);
+    CHECK_STR(tsq_node_path(g3, &b), "Prepare/Disks/Deep");
+    CHECK_STR(tsq_node_index_path(g3, &b), "1.1.1");
+    tsq_buf_free(&b);
+
+    CASE("a node with a parent can not be inserted again");
+    tsq_error err;
+    CHECK(tsq_node_insert(seq, (size_t)-1, g3, &err) == TSQ_EINVAL);
+    CHECK_STR(err.message, "the step already has a parent (remove it first)");
+
+    CASE("a group can not go into its own descendant");
+    CHECK(tsq_node_move(g1, g3, (size_t)-1, &err) == TSQ_EINVAL);
+    CHECK_STR(err.message, "a group can not be added to itself or to one of its descendants");
+    CHECK(tsq_node_move(g1, g1, (size_t)-1, &err) == TSQ_EINVAL);
+
+    CASE("a sequence can not be a child");
+    tsq_node *other = tsq_sequence_new(ctx);
+    CHECK(tsq_node_insert(g1, (size_t)-1, other, &err) == TSQ_EINVAL);
+    tsq_node_release(other);
+
+    CASE("insert at an index, walk in document order");
+    tsq_node *a = tsq_group_new(ctx, "A"), *b2 = tsq_group_new(ctx, "B"), *c = tsq_group_new(ctx, "C");
+    CHECK(tsq_node_insert(seq, (size_t)-1, a, NULL) == TSQ_OK);
+    CHECK(tsq_node_insert(seq, 0, b2, NULL) == TSQ_OK);
+    CHECK(tsq_node_insert(seq, 1, c, NULL) == TSQ_OK);
+    const char *order[] = {"B", "C", "Prepare", "Disks", "Deep", "A"};
+    size_t k = 0;
+    for (tsq_node *n = tsq_node_walk(seq, NULL); n; n = tsq_node_walk(seq, n), k++)
+        CHECK_STR(tsq_node_name(n), k < 6 ? order[k] : "(extra)");
+    CHECK(k == 6);
+    CHECK(tsq_node_index(c) == 1);
+
+    CASE("move and remove");
+    CHECK(tsq_node_move(a, g3, (size_t)-1, NULL) == TSQ_OK);
+    CHECK(tsq_node_parent(a) == g3);
+    tsq_node *r = tsq_node_remove(b2);
+    CHECK(r == b2 && tsq_node_parent(b2) == NULL);
+    CHECK(tsq_node_count(seq) == 2);
+    CHECK(tsq_node_remove(b2) == NULL);
+    tsq_node_release(b2);
+
+    CASE("common properties");
+    CHECK(tsq_node_enabled(g1));
+    CHECK(tsq_node_set_enabled(g1, 0) == TSQ_OK);
+    CHECK(!tsq_node_enabled(g1));
+    CHECK(tsq_node_set_continue_on_error(g1, 1) == TSQ_OK);
+    CHECK(tsq_node_continue_on_error(g1));
+    CHECK(tsq_node_set_name(g1, "Prep <&>\"'") == TSQ_OK);
+    CHECK(tsq_node_set_description(g1, "line1\r\nline2") == TSQ_OK);
+
+    CASE("written and read back");
+    char *x = xml_of(seq);
+    CHECK(strstr(x, "<group name=\"Prep &lt;&amp;&gt;&quot;'\" description=\"line1&#xD;&#xA;line2\" disable=\"true\" continueOnError=\"true\">") != NULL);
+    tsq_node *back = parse(ctx, x);
+    CHECK(back != NULL);
+    if (back) {
+        tsq_node *bg = tsq_node_first(back);
+        CHECK_STR(tsq_node_name(bg), "C");
+        bg = tsq_node_next(bg);
+        CHECK_STR(tsq_node_name(bg), "Prep <&>\"'");
+        CHECK_STR(tsq_node_description(bg), "line1\r\nline2");
+        CHECK(!tsq_node_enabled(bg));
+        CHECK_STR(xml_of(back), x);
+        tsq_node_release(back);
+    }
+
+    CASE("clone is deep and detached");
+    tsq_node *cl = tsq_node_clone(g1);
+    CHECK(tsq_node_parent(cl) == NULL);
+    CHECK(tsq_node_count(cl) == tsq_node_count(g1));
+    CHECK_STR(tsq_node_name(tsq_node_first(tsq_node_first(cl))), "Deep");
+    CHECK(tsq_node_insert(seq, (size_t)-1, cl, NULL) == TSQ_OK);
+    tsq_node_release(cl);
+    tsq_node_release(seq);
+}
+
+static void test_refs(tsq_ctx *ctx) {
+    CASE("a retained step outlives its sequence");
+    tsq_node *seq = tsq_sequence_new(ctx);
+    tsq_node *g = tsq_group_new(ctx, "G");
+    tsq_node *h = tsq_group_new(ctx, "H");
+    tsq_node_insert(seq, (size_t)-1, g, NULL);
+    tsq_node_insert(g, (size_t)-1, h, NULL);
+    tsq_node_release(seq); /* g and h hold the tree */
+    CHECK_STR(tsq_node_name(h), "H");
+    CHECK(tsq_node_parent(h) == g);
+    tsq_node *r = tsq_node_remove(h); /* h leaves; g still holds the rest */
+    tsq_node_release(r);
+    CHECK_STR(tsq_node_name(g), "G");
+    tsq_node_release(g);
+    CHECK_STR(tsq_node_name(h), "H");
+    tsq_node_release(h);
+
+    CASE("releasing in any order frees everything once");
+    for (int order = 0; order < 6; order++) {
+        tsq_node *s = tsq_sequence_new(ctx), *a = tsq_group_new(ctx, "a"), *b = tsq_group_new(ctx, "b");
+        tsq_node_insert(s, (size_t)-1, a, NULL);
+        tsq_node_insert(a, (size_t)-1, b, NULL);
+        tsq_node *v[3] = {s, a, b};
+        int idx[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+        for (int i = 0; i < 3; i++) tsq_node_release(v[idx[order][i]]);
+        CHECK(1);
+    }
+}
+
+static void test_hostile(tsq_ctx *ctx) {
+    struct {
+        const char *name, *xml, *expect;
+        int line;
+    } cases[] = {
+        {"empty", "", "the document is empty", 1},
+        {"truncated", "<sequence version=\"3.10\"><group name=\"x\">", NULL, 1},
+        {"wrong root", "<foo/>", "not a task sequence document: the root element is <foo>", 1},
+        {"billion laughs",
+         "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol1 \"&lol;&lol;&lol;&lol;\">]>\n<sequence>&lol1;</sequence>",
+         "document type declarations (DOCTYPE) are not allowed in task sequences", 2},
+        {"external entity",
+         "<!DOCTYPE s [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><sequence version=\"3.10\">&x;</sequence>",
+         "document type declarations (DOCTYPE) are not allowed in task sequences", 1},
+        {"parameter entity", "<!DOCTYPE s [<!ENTITY % p SYSTEM \"file:///etc/passwd\"> %p;]><sequence/>",
+         "document type declarations (DOCTYPE) are not allowed in task sequences", 1},
+        {"external dtd", "<!DOCTYPE sequence SYSTEM \"http://example.invalid/ts.dtd\"><sequence/>",
+         "document type declarations (DOCTYPE) are not allowed in task sequences", 1},
+        {"undefined entity", "<sequence version=\"3.10\">&nope;</sequence>", NULL, 1},
+        {"nul byte", "<sequence version=\"3.10\">\0</sequence>", NULL, 1},
+        {"invalid utf-8", "<sequence version=\"3.10\" name=\"\xff\xfe\"/>", NULL, 1},
+        {"unclosed cdata", "<sequence version=\"3.10\"><![CDATA[abc</sequence>", NULL, 1},
+        {"utf-16", "\xff\xfe<\0s\0", "UTF-16 documents are not supported: save it as UTF-8", 1},
+        {"latin-1", "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><sequence/>",
+         "unsupported encoding \"ISO-8859-1\": task sequence documents are read as UTF-8", 1},
+        {"bad wrapper", "<INSTANCE CLASSNAME=\"SMS_TaskSequencePackage\"><PROPERTY NAME=\"Sequence\"><VALUE><![CDATA[<sequence><group></sequence>]]></VALUE></PROPERTY></INSTANCE>", NULL, 1},
+        {"package without sequence", "<SmsTaskSequencePackage><Name>x</Name></SmsTaskSequencePackage>",
+         "a package document without <SequenceData><sequence>", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CASE(cases[i].name);
+        tsq_node *s = NULL;
+        tsq_error err;
+        size_t len = strlen(cases[i].xml);
+        if (strcmp(cases[i].name, "nul byte") == 0) len = 40;
+        if (strcmp(cases[i].name, "utf-16") == 0) len = 6;
+        tsq_status st = tsq_parse(ctx, cases[i].xml, len, "bad.xml", &s, &err);
+        CHECK(st != TSQ_OK);
+        CHECK(s == NULL);
+        CHECK(err.line >= 1);
+        if (cases[i].expect) CHECK_STR(err.message, cases[i].expect);
+        if (cases[i].line) CHECK(err.line == cases[i].line);
+        char m[1200];
+        CHECK(strncmp(tsq_error_format(&err, m, sizeof m), "bad.xml:", 8) == 0);
+    }
+    CASE("a wrapper whose inner sequence is malformed names the Sequence property");
+    {
+        tsq_node *s = NULL;
+        tsq_error err;
+        const char *x = "<INSTANCE CLASSNAME=\"SMS_TaskSequencePackage\"><PROPERTY NAME=\"Sequence\"><VALUE><![CDATA[<sequence><group></sequence>]]></VALUE></PROPERTY></INSTANCE>";
+        tsq_parse(ctx, x, strlen(x), "w.xml", &s, &err);
+        CHECK(strstr(err.message, "in the Sequence property:") == err.message);
+    }
+    CASE("deep nesting stops at the limit");
+    {
+        size_t depth = 10000;
+        char *x = malloc(depth * 8 + 64);
+        size_t n = 0;
+        n += (size_t)sprintf(x + n, "<sequence>");
+        for (size_t i = 0; i < depth; i++) n += (size_t)sprintf(x + n, "<g>");
+        for (size_t i = 0; i < depth; i++) n += (size_t)sprintf(x + n, "</g>");
+        n += (size_t)sprintf(x + n, "</sequence>");
+        tsq_node *s = NULL;
+        tsq_error err;
+        CHECK(tsq_parse(ctx, x, n, "deep.xml", &s, &err) == TSQ_ELIMIT);
+        CHECK_STR(err.message, "elements nested deeper than the limit of 256");
+        free(x);
+    }
+    CASE("a 100 MB attribute is refused by the size limit");
+    {
+        size_t big = (size_t)100 << 20;
+        char *x = malloc(big + 64);
+        size_t n = (size_t)sprintf(x, "<sequence name=\"");
+        memset(x + n, 'a', big);
+        n += big;
+        n += (size_t)sprintf(x + n, "\"/>");
+        tsq_node *s = NULL;
+        tsq_error err;
+        tsq_status st = tsq_parse(ctx, x, n, "big.xml", &s, &err);
+        CHECK(st == TSQ_ELIMIT);
+        free(x);
+    }
+    CASE("limits are configurable");
+    {
+        tsq_limits l = {0};
+        l.max_depth = 3;
+        CHECK(tsq_ctx_set_limits(ctx, &l, NULL) == TSQ_OK);
+        tsq_node *s = NULL;
+        tsq_error err;
+        const char *x = "<sequence><group name=\"a\"><group name=\"b\"><group name=\"c\"/></group></group></sequence>";
+        CHECK(tsq_parse(ctx, x, strlen(x), "d.xml", &s, &err) == TSQ_ELIMIT);
+        CHECK(tsq_ctx_set_limits(ctx, NULL, NULL) == TSQ_OK);
+        CHECK(tsq_parse(ctx, x, strlen(x), "d.xml", &s, &err) == TSQ_OK);
+        tsq_node_release(s);
+    }
+    CASE("missing file and folder");
+    {
+        tsq_node *s = NULL;
+        tsq_error err;
+        CHECK(tsq_load(ctx, "/nonexistent/x.xml", &s, &err) == TSQ_ENOTFOUND);
+        CHECK_STR(err.file, "/nonexistent/x.xml");
+        CHECK(tsq_load(ctx, "/tmp", &s, &err) == TSQ_EIO);
+        CHECK_STR(err.message, "is a directory, not a document");
+    }
+}
+
+static void test_lossless(tsq_ctx *ctx) {
+    CASE("oddities survive a round trip");
+    const char *docs[] = {
+        "<?xml version=\"1.0\"?>\r\n<sequence version=\"3.00\" name=\"x\">\r\n\t<group name=\"a\" description=\"d&#xD;&#xA;e\" expand=\"true\"><action /><condition></condition>\r\n\t</group>\r\n<!-- note --><vendor:x xmlns:vendor=\"urn:v\" a='1'/></sequence>",
+        "<sequence version=\"3.10\" />",
+        "<sequence version=\"3.10\"><step name=\"s\" description=\"&quot;q&quot; &gt;\"><action>a &amp;&amp; b &gt; c</action><defaultVarList><variable name=\"x\" property=\"x\"/></defaultVarList></step></sequence>\n\n",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        tsq_node *s = parse(ctx, docs[i]);
+        CHECK(s != NULL);
+        if (!s) continue;
+        CHECK_STR(xml_of(s), docs[i]);
+        tsq_node_release(s);
+    }
+    CASE("changing one attribute changes only that spot");
+    {
+        const char *x = "<sequence version=\"3.00\">\n  <group name=\"a\"  description='&#x41;' expand=\"true\">\n    <step name=\"s\" description=\"\" disable=\"false\"><action>x</action></step>\n  </group>\n</sequence>";
+        tsq_node *s = parse(ctx, x);
+        tsq_node *g = tsq_node_first(s);
+        tsq_node_set_name(g, "b");
+        CHECK_STR(xml_of(s), "<sequence version=\"3.00\">\n  <group name=\"b\"  description='&#x41;' expand=\"true\">\n    <step name=\"s\" description=\"\" disable=\"false\"><action>x</action></step>\n  </group>\n</sequence>");
+        tsq_node *st = tsq_node_first(g);
+        tsq_node_set_enabled(st, 0);
+        CHECK(strstr(xml_of(s), "<step name=\"s\" description=\"\" disable=\"true\">") != NULL);
+        tsq_node_set_enabled(st, 1); /* a 3.00 document writes disable="false" */
+        CHECK(strstr(xml_of(s), "<step name=\"s\" description=\"\" disable=\"false\">") != NULL);
+        tsq_node_release(s);
+    }
+    CASE("new steps follow the document's indentation");
+    {
+        const char *x = "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\" />\r\n  </group>\r\n</sequence>";
+        tsq_node *s = parse(ctx, x);
+        tsq_node *g = tsq_node_first(s);
+        tsq_node *n = tsq_group_new(ctx, "c");
+        tsq_node_insert(g, (size_t)-1, n, NULL);
+        tsq_node_release(n);
+        CHECK_STR(xml_of(s), "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\" />\r\n    <group name=\"c\" description=\"\"></group>\r\n  </group>\r\n</sequence>");
+        tsq_node *b = tsq_node_first(g);
+        n = tsq_group_new(ctx, "d");
+        tsq_node_insert(b, (size_t)-1, n, NULL);
+        tsq_node_release(n);
+        CHECK_STR(xml_of(s), "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\">\r\n      <group name=\"d\" description=\"\"></group>\r\n    </group>\r\n    <group name=\"c\" description=\"\"></group>\r\n  </group>\r\n</sequence>");
+        tsq_node_release(tsq_node_remove(tsq_node_first(b)));
+        tsq_node_release(tsq_node_remove(tsq_node_next(b)));
+        CHECK_STR(xml_of(s), "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\"></group>\r\n  </group>\r\n</sequence>");
+        tsq_node_release(s);
+    }
+    CASE("wrappers: package fields and the sequence inside");
+    {
+        const char *x = "<?xml version=\"1.0\"?>\n<SmsTaskSequencePackage>\n  <Name>N</Name>\n  <SequenceData>\n    <sequence version=\"3.00\">\n      <group name=\"g\" description=\"\" />\n    </sequence>\n  </SequenceData>\n  <IconSize>0</IconSize>\n</SmsTaskSequencePackage>";
+        tsq_node *s = parse(ctx, x);
+        CHECK(s && tsq_doc_wrapper(s) == TSQ_WRAP_PACKAGE);
+        CHECK_STR(xml_of(s), x);
+        tsq_node_set_name(tsq_node_first(s), "h");
+        CHECK(strstr(xml_of(s), "<SequenceData>\n    <sequence version=\"3.00\">\n      <group name=\"h\" description=\"\" />\n    </sequence>\n  </SequenceData>") != NULL);
+        tsq_node_release(s);
+        const char *c = "<INSTANCE CLASSNAME=\"SMS_TaskSequencePackage\">\r\n  <PROPERTY NAME=\"Sequence\" TYPE=\"string\">\r\n    <VALUE><![CDATA[<sequence version=\"3.10\"><group name=\"g\" description=\"\"/></sequence>\r\n]]></VALUE>\r\n  </PROPERTY>\r\n</INSTANCE>";
+        s = parse(ctx, c);
+        CHECK(s && tsq_doc_wrapper(s) == TSQ_WRAP_CIM);
+        CHECK_STR(xml_of(s), c);
+        tsq_node_set_name(tsq_node_first(s), "x]]>y");
+        CHECK(strstr(xml_of(s), "<VALUE><![CDATA[<sequence version=\"3.10\"><group name=\"x]]&gt;y\" description=\"\"/></sequence>\r\n]]></VALUE>") != NULL);
+        tsq_node *again = parse(ctx, xml_of(s));
+        CHECK(again && strcmp(tsq_node_name(tsq_node_first(again)), "x]]>y") == 0);
+        tsq_node_release(again);
+        tsq_node_release(s);
+    }
+}
+
+static void test_corpus(tsq_ctx *ctx) {
+    const char *sh = h_shared();
+    if (!sh) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/corpus/real/MANIFEST.tsv", sh);
+    FILE *m = fopen(path, "r");
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, m)) {
+        if (strncmp(line, "file\t", 5) == 0) continue;
+        char *tab = strchr(line, '\t');
+        if (!tab) continue;
+        *tab = '\0';
+        snprintf(path, sizeof path, "%s/corpus/real/%s", sh, line);
+        CASE(line);
+        tsq_node *s = NULL;
+        tsq_error err;
+        CHECK(tsq_load(ctx, path, &s, &err) == TSQ_OK);
+        if (!s) continue;
+        FILE *f = fopen(path, "rb");
+        fseek(f, 0, SEEK_END);
+        long len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        char *orig = malloc((size_t)len + 1);
+        if (fread(orig, 1, (size_t)len, f) != (size_t)len) len = -1;
+        fclose(f);
+        tsq_buf b;
+        tsq_buf_init(&b, ctx);
+        CHECK(tsq_write(s, &b, &err) == TSQ_OK);
+        CHECK(b.len == (size_t)len && memcmp(b.data, orig, (size_t)len) == 0); /* byte-identical */
+        tsq_buf_free(&b);
+        free(orig);
+        tsq_node_release(s);
+        n++;
+    }
+    fclose(m);
+    CASE("corpus size");
+    CHECK(n == 51);
+}
+
+int main(void) {
+    tsq_ctx *ctx = tsq_ctx_new(NULL, NULL);
+    test_version();
+    test_build_tree(ctx);
+    test_refs(ctx);
+    test_hostile(ctx);
+    test_lossless(ctx);
+    test_corpus(ctx);
+    tsq_ctx_free(ctx);
+    DONE();
+}
