@@ -135,7 +135,7 @@ void tsq_ctx_free(tsq_ctx *ctx) {
 void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out) { *out = ctx->limits; }
 
 tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *l, tsq_error *err) {
-    tsq_limits d = {256, (uint64_t)1 << 30, (uint64_t)64 << 20, 64};
+    tsq_limits d = {256, (uint64_t)1 << 30, (uint64_t)10000000, 64};
     if (l) {
         if (l->max_document > 0xFFFFFFFEu)
             return tsq_err(err, TSQ_EINVAL, "max_document can not exceed 4294967294 bytes");

@@ -88,7 +88,7 @@ typedef struct tsq_ctx tsq_ctx;
 typedef struct tsq_limits {
     uint32_t max_depth;       /* element nesting; default 256 */
     uint64_t max_document;    /* bytes of one document; default 1 GiB; at most 4 GiB - 1 */
-    uint64_t max_text;        /* bytes of one text node or attribute value; default 64 MiB */
+    uint64_t max_text;        /* bytes of one text node or attribute value; default 10,000,000 */
     uint32_t max_cond_depth;  /* condition operator nesting; default 64 */
 } tsq_limits;
 

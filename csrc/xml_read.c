@@ -444,7 +444,10 @@ static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, const char 
         tsq_buf_free(&r.text);
         return tsq_err(err, TSQ_ENOMEM, "out of memory");
     }
-    xmlCtxtUseOptions(r.px, XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_NOWARNING);
+    /* libxml2's own limits (10,000,000 bytes of text, depth 256) fail fast on hostile
+     * input; they are lifted only when the context's limits ask for more */
+    int huge = ctx->limits.max_text > 10000000 || ctx->limits.max_depth > 256;
+    xmlCtxtUseOptions(r.px, XML_PARSE_NONET | XML_PARSE_NOWARNING | (huge ? XML_PARSE_HUGE : 0));
     const size_t chunk = 256 * 1024;
     for (size_t off = first; !r.failed;) {
         size_t n = len - off < chunk ? len - off : chunk;

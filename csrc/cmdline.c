@@ -1,0 +1,207 @@
+/* cmdline.c - the command text of actions (<action>), rendered from the class's
+ * CommandLine template, and new actions with the console's defaults. */
+#include "tsq_int.h"
+#include "catalog.h"
+
+#include <stdio.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------------ rendering */
+
+const char *tsq_cmd_template(const tsq_node *n, const tsq_class *c) {
+    if (c->template_300) {
+        const tsq_node *seq = tsq_node_sequence(n);
+        const char *ver = seq ? tsq_attr_get(seq, n->ctx->atom[A_version]) : NULL;
+        if (ver && strcmp(ver, "3.10") != 0) return c->template_300;
+    }
+    return c->pub.template_;
+}
+
+/* The value of CommandLineArg(arg): NULL when the property is not set. */
+static const char *arg_value(const tsq_node *n, const tsq_class *c, int arg, size_t *len) {
+    for (size_t i = 0; i < c->pub.nprops; i++) {
+        const tsq_cprop *p = &c->props[i];
+        if (p->pub.cmdline_arg != arg || !p->pub.variable) continue;
+        tsq_node *v = tsq_var_find(n, p->pub.name);
+        if (!v) return NULL;
+        const char *s = tsq_leaf_text(v, len);
+        if (p->pub.type == TSQ_V_BOOL) { /* the client writes .NET booleans */
+            int b = tsq_parse_bool(s, *len);
+            if (b >= 0) {
+                *len = b ? 4 : 5;
+                return b ? "True" : "False";
+            }
+        }
+        return s;
+    }
+    return NULL;
+}
+
+static int read_num(const char *t, size_t *i) {
+    int v = 0;
+    while (t[*i] >= '0' && t[*i] <= '9' && v < 1000) v = v * 10 + (t[(*i)++] - '0');
+    return v;
+}
+
+/* Template rules (xml-format.md 3.2): %N the argument, <?N:text> text when argument N
+ * is set, %% a literal %, \" a quote. */
+void tsq_cmd_render(const tsq_node *n, const tsq_class *c, const char *tpl, tsq_buf *b) {
+    int in_block = 0;
+    size_t i = 0, len;
+    while (tpl[i]) {
+        char ch = tpl[i];
+        if (ch == '<' && tpl[i + 1] == '?' && tpl[i + 2] >= '0' && tpl[i + 2] <= '9' && !in_block) {
+            size_t j = i + 2;
+            int arg = read_num(tpl, &j);
+            if (tpl[j] == ':') {
+                if (arg_value(n, c, arg, &len)) {
+                    in_block = 1;
+                    i = j + 1;
+                } else {
+                    while (tpl[j] && tpl[j] != '>') j++;
+                    i = tpl[j] ? j + 1 : j;
+                }
+                continue;
+            }
+        }
+        if (ch == '>' && in_block) {
+            in_block = 0;
+            i++;
+            continue;
+        }
+        if (ch == '%' && tpl[i + 1] == '%') {
+            tsq_buf_add(b, "%", 1);
+            i += 2;
+            continue;
+        }
+        if (ch == '%' && tpl[i + 1] >= '0' && tpl[i + 1] <= '9') {
+            i++;
+            const char *v = arg_value(n, c, read_num(tpl, &i), &len);
+            if (v) tsq_buf_add(b, v, len);
+            continue;
+        }
+        if (ch == '\\' && tpl[i + 1] == '"') {
+            tsq_buf_add(b, "\"", 1);
+            i += 2;
+            continue;
+        }
+        tsq_buf_add(b, &tpl[i++], 1);
+    }
+}
+
+static tsq_node *ensure_action_elem(tsq_node *n) {
+    tsq_ctx *ctx = n->ctx;
+    tsq_node *a = tsq_elem_child(n, ctx->atom[A_action]);
+    if (a) return a;
+    if (!(a = tsq_node_alloc(ctx, N_ELEM, ctx->atom[A_action]))) return NULL;
+    if (tsq_elem_insert(n, tsq_elem_child(n, ctx->atom[A_defaultVarList]), a) != TSQ_OK) {
+        tsq_node_destroy(a);
+        return NULL;
+    }
+    return a;
+}
+
+tsq_status tsq_cmd_update(tsq_node *n, const tsq_class *c) {
+    const char *tpl = tsq_cmd_template(n, c);
+    if (!tpl) return TSQ_OK;
+    tsq_buf b;
+    tsq_buf_init(&b, n->ctx);
+    tsq_cmd_render(n, c, tpl, &b);
+    tsq_buf_add(&b, "", 0);
+    tsq_node *a = b.failed ? NULL : ensure_action_elem(n);
+    tsq_status st = a ? tsq_node_set_text(a, b.data, b.len) : TSQ_ENOMEM;
+    tsq_buf_free(&b);
+    return st;
+}
+
+/* ------------------------------------------------------------------ command text */
+
+const char *tsq_action_command(const tsq_node *n) {
+    if (!n || n->type != N_ACTION) return "";
+    const tsq_node *a = tsq_elem_child(n, n->ctx->atom[A_action]);
+    size_t len;
+    return a ? tsq_leaf_text(a, &len) : "";
+}
+
+tsq_status tsq_action_set_command(tsq_node *n, const char *text, tsq_error *err) {
+    if (!n || n->type != N_ACTION) return tsq_err(err, TSQ_EINVAL, "only actions have a command text");
+    if (!text) text = "";
+    tsq_node *a = ensure_action_elem(n);
+    tsq_status st = a ? tsq_node_set_text(a, text, strlen(text)) : TSQ_ENOMEM;
+    if (st) return tsq_err(err, st, "out of memory");
+    return TSQ_OK;
+}
+
+/* ------------------------------------------------------------------ new actions */
+
+/* An "unknown class" error naming a catalogued class that differs only in case. */
+static tsq_status unknown_class(tsq_error *err, const char *type) {
+    for (size_t i = 0; i < tsq_naction_classes; i++) {
+        const tsq_class_info *c = &tsq_classes[i].pub;
+        if (strcasecmp(c->short_name, type) == 0 || strcasecmp(c->name, type) == 0)
+            return tsq_err(err, TSQ_ENOTFOUND, "unknown action class \"%.100s\" (did you mean %s?)", type, c->short_name);
+    }
+    return tsq_err(err, TSQ_ENOTFOUND, "unknown action class \"%.100s\"", type);
+}
+
+static const char *prop_default(const tsq_class *c, const char *name, const char *dflt) {
+    const tsq_cprop *p = c ? tsq_cprop_find(c, name) : NULL;
+    return p && p->pub.default_ ? p->pub.default_ : dflt;
+}
+
+static tsq_status fill_action(tsq_node *n, const tsq_class *c, const char *type, const char *name) {
+    tsq_ctx *ctx = n->ctx;
+    const char *env = c ? c->pub.environment : "WinPEandFullOS";
+    const char *codes = prop_default(c ? c : &tsq_base_class, "SuccessCodes", "0");
+    const struct { int atom; const char *v; } attrs[] = {
+        {A_type, type},
+        {A_name, name},
+        {A_description, ""},
+        {A_runIn, env},
+        {A_successCodeList, codes},
+        {A_retryCount, prop_default(c, "RetryCount", "0")},
+        {A_runFromNet, prop_default(c, "RunFromNet", "false")},
+    };
+    tsq_status st;
+    for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++)
+        if (attrs[i].v && (st = tsq_attr_set(n, ctx->atom[attrs[i].atom], attrs[i].v, strlen(attrs[i].v))))
+            return st;
+    tsq_node *a = tsq_node_alloc(ctx, N_ELEM, ctx->atom[A_action]);
+    if (!a) return TSQ_ENOMEM;
+    tsq_node_link(n, NULL, a);
+    if (!c) return TSQ_OK;
+    tsq_node *l = tsq_node_alloc(ctx, N_ELEM, ctx->atom[A_defaultVarList]);
+    if (!l) return TSQ_ENOMEM;
+    l->flags |= F_EMPTY_TAG;
+    tsq_node_link(n, NULL, l);
+    int changed = 0;
+    for (size_t i = 0; i < c->pub.nprops; i++) {
+        const tsq_cprop *p = &c->props[i];
+        if (!(p->flags & TSQ_PF_INIT) || !p->pub.variable || p->pub.type == TSQ_V_OBJECTS) continue;
+        const char *v = p->pub.default_ ? p->pub.default_ : "";
+        if ((st = tsq_var_set(n, p->pub.name, p->pub.variable, p->pub.hidden, v, strlen(v), &changed))) return st;
+    }
+    return tsq_cmd_update(n, c);
+}
+
+tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_node **out, tsq_error *err) {
+    if (out) *out = NULL;
+    if (!ctx || !type || !*type || !out) return tsq_err(err, TSQ_EINVAL, "an action needs a class name");
+    const tsq_class *c = (const tsq_class *)tsq_class_find(type);
+    if (c && c->kind != TSQ_CK_ACTION) return tsq_err(err, TSQ_EINVAL, "%s is not an action class", type);
+    if (!c && !strchr(type, '_')) return unknown_class(err, type);
+    const char *elem = c ? c->element : "step";
+    tsq_node *n = tsq_node_alloc(ctx, N_ACTION, tsq_intern(ctx, elem));
+    if (!n) return tsq_err(err, TSQ_ENOMEM, "out of memory");
+    if (!name) name = c ? c->pub.display : type;
+    tsq_status st = fill_action(n, c, c ? c->pub.name : type, name);
+    if (st) {
+        tsq_node_destroy(n);
+        return tsq_err(err, st, "out of memory");
+    }
+    n->cls = c;
+    n->cls_valid = 1;
+    n->refs = n->tree_refs = 1;
+    *out = n;
+    return TSQ_OK;
+}

@@ -1,0 +1,175 @@
+-- tasksequence.diff: structural differences between two sequences, by step path.
+-- diff.compare(a, b) -> array of changes, each
+--   { change = "added"|"removed"|"moved"|"renamed"|"changed", path =, type =,
+--     from = (moved/renamed: the old path), property = (changed), old =, new = }
+-- Steps are matched by path first, then by name and class anywhere (a move), then by
+-- place and class (a rename).
+local diff = {}
+
+local COMMON = { "Name", "Description", "Enabled", "ContinueOnError" }
+
+local function snapshot(seq)
+  local out, counters, names, stack = {}, {}, {}, {}
+  for step in seq:steps() do
+    local d, p = 0, step.parent
+    while p do d, p = d + 1, p.parent end
+    counters[d] = (counters[d] or 0) + 1
+    for k = d + 1, #counters do counters[k] = nil end
+    names[d] = step.Name or ""
+    for k = d + 1, #names do names[k] = nil end
+    local idx = {}
+    for k = 1, d do idx[k] = tostring(counters[k] or 1) end
+    local props = {}
+    for _, k in ipairs(COMMON) do props[k] = step[k] end
+    if step.kind ~= "group" then
+      local ok, all = pcall(step.properties, step)
+      if ok and type(all) == "table" then
+        for k, v in pairs(all) do props[k] = v end
+      end
+      local okc, cmd = pcall(function() return step.command end)
+      if okc and cmd ~= nil then props.command = cmd end
+    end
+    local c = step.Condition
+    props.Condition = c ~= nil and tostring(c) or nil
+    stack[d] = #out + 1
+    local e = {
+      kind = step.kind, type = step.type, name = step.Name or "", depth = d,
+      path = table.concat(names, "/", 1, d), index = table.concat(idx, "."),
+      parent = d > 1 and stack[d - 1] or 0, props = props,
+    }
+    e.parent_path = d > 1 and out[e.parent].path or ""
+    out[#out + 1] = e
+  end
+  return out
+end
+diff.snapshot = snapshot
+
+local function value_text(v)
+  if v == nil then return "nil" end
+  if type(v) == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
+  return tostring(v)
+end
+
+local function short(t)
+  if not t or t == "" then return "step" end
+  if t == "SMS_TaskSequence_Group" then return "group" end
+  return (t:gsub("^SMS_TaskSequence_(.-)Action$", "%1"))
+end
+
+function diff.compare(a, b)
+  local A, B = snapshot(a), snapshot(b)
+  local ma, mb = {}, {} -- index in A -> index in B and back
+  local function pair(i, j) ma[i], mb[j] = j, i end
+
+  -- 1. same path and class (first unmatched occurrence, in order)
+  local by_path = {}
+  for j, e in ipairs(B) do
+    local k = e.path .. "\0" .. tostring(e.type)
+    by_path[k] = by_path[k] or {}
+    table.insert(by_path[k], j)
+  end
+  for i, e in ipairs(A) do
+    local l = by_path[e.path .. "\0" .. tostring(e.type)]
+    if l and #l > 0 then pair(i, table.remove(l, 1)) end
+  end
+  -- 2. same name and class elsewhere: moved
+  local by_name = {}
+  for j, e in ipairs(B) do
+    if not mb[j] then
+      local k = e.name .. "\0" .. tostring(e.type)
+      by_name[k] = by_name[k] or {}
+      table.insert(by_name[k], j)
+    end
+  end
+  for i, e in ipairs(A) do
+    if not ma[i] then
+      local l = by_name[e.name .. "\0" .. tostring(e.type)]
+      if l and #l > 0 then pair(i, table.remove(l, 1)) end
+    end
+  end
+  -- 3. same parent (matched), same place, same class: renamed
+  for i, e in ipairs(A) do
+    if not ma[i] then
+      local pa = e.parent
+      local pb = pa == 0 and 0 or ma[pa]
+      if pb then
+        local last = e.index:match("(%d+)$")
+        for j, f in ipairs(B) do
+          if not mb[j] and f.parent == pb and f.type == e.type and f.index:match("(%d+)$") == last then
+            pair(i, j)
+            break
+          end
+        end
+      end
+    end
+  end
+
+  local changes = {}
+  local function add(c) changes[#changes + 1] = c end
+  for i, e in ipairs(A) do
+    if not ma[i] then add { change = "removed", path = e.path, index = e.index, type = e.type } end
+  end
+  -- moves: a different parent, or out of order among the matched siblings
+  local function sibling_rank(S, list_idx, matched)
+    local rank, per_parent = {}, {}
+    for k, e in ipairs(S) do
+      if matched[k] then
+        per_parent[e.parent] = (per_parent[e.parent] or 0) + 1
+        rank[k] = per_parent[e.parent]
+      end
+    end
+    return rank
+  end
+  local ra, rb = sibling_rank(A, nil, ma), sibling_rank(B, nil, mb)
+  for j, f in ipairs(B) do
+    local i = mb[j]
+    if not i then
+      add { change = "added", path = f.path, index = f.index, type = f.type }
+    else
+      local e = A[i]
+      local pa = e.parent == 0 and 0 or ma[e.parent]
+      if e.name ~= f.name then
+        add { change = "renamed", path = f.path, from = e.path, old = e.name, new = f.name, type = f.type }
+      end
+      if pa ~= f.parent or ra[i] ~= rb[j] then
+        if pa ~= f.parent or e.index ~= f.index then
+          add { change = "moved", path = f.path, from = e.path, old = e.index, new = f.index, type = f.type }
+        end
+      end
+      local keys, seen = {}, {}
+      for k in pairs(e.props) do if not seen[k] then seen[k] = true; keys[#keys + 1] = k end end
+      for k in pairs(f.props) do if not seen[k] then seen[k] = true; keys[#keys + 1] = k end end
+      table.sort(keys)
+      for _, k in ipairs(keys) do
+        if k ~= "Name" and e.props[k] ~= f.props[k] then
+          add { change = "changed", path = f.path, property = k, old = e.props[k], new = f.props[k], type = f.type }
+        end
+      end
+    end
+  end
+  return changes
+end
+
+local SIGN = { added = "+", removed = "-", moved = ">", renamed = "=", changed = "~" }
+
+function diff.format(changes, prefix)
+  prefix = prefix or ""
+  local out = {}
+  for _, c in ipairs(changes) do
+    local s
+    if c.change == "changed" then
+      s = string.format("~ changed %s: %s %s -> %s", c.path, c.property, value_text(c.old), value_text(c.new))
+    elseif c.change == "moved" then
+      s = string.format("> moved %s (%s) -> %s (%s)", c.from, c.old, c.path, c.new)
+    elseif c.change == "renamed" then
+      s = string.format("= renamed %s -> %s", c.from, c.path)
+    else
+      s = string.format("%s %s %s [%s]", SIGN[c.change], c.change, c.path, short(c.type))
+    end
+    out[#out + 1] = prefix .. s
+  end
+  if #out == 0 then return "" end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return diff

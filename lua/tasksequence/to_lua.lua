@@ -1,0 +1,766 @@
+-- tasksequence.to_lua: a task sequence document as a Lua script that rebuilds it, and
+-- the builder such scripts run with.
+--
+--   to_lua.from_xml(text [, name]) -> script | nil, message
+--   to_lua.builder                 -- the `ts` of generated scripts: sequence, group,
+--                                  -- action, step, raw, condition and one constructor per
+--                                  -- class short name; anything else is the real module's
+--
+-- Scripts say each step with constructors (ts.group "Name" { ... },
+-- ts.RunCommandLine "Name" { CommandLine = [[...]] }) and conditions in their text form.
+-- The builder renders them as XML in the document's layout and parses that with
+-- ts.parse, so the result is a real sequence. Every step is checked when the script is
+-- generated: a step whose constructor form would not give back the same XML (c14n) is
+-- written as ts.raw [[<step ...>]], so XML -> Lua -> XML is always the same document.
+local M = {}
+
+local real -- the tasksequence module, loaded on first use (it requires this file's users)
+local function ts_real()
+  real = real or require "tasksequence"
+  return real
+end
+
+local MARK = "<!--tsq:sequence-->"
+
+-- ------------------------------------------------------------------ XML reading
+
+local ENT = { lt = "<", gt = ">", amp = "&", quot = '"', apos = "'" }
+local function decode(s)
+  return (s:gsub("&(#?[xX]?)(%w+);", function(p, v)
+    if p == "" then return ENT[v] end
+    local n = tonumber(v, (p == "#x" or p == "#X") and 16 or 10)
+    return n and utf8.char(n) or nil
+  end))
+end
+
+-- A tree of { tag, attrs = { {name, raw} }, kids, s, e } and text nodes
+-- { kind = "text"|"cdata"|"comment"|"pi", text, s, e }; s..e-1 is the source span.
+local function parse_xml(src)
+  local root = { kids = {} }
+  local stack = { root }
+  local pos, n = 1, #src
+  while pos <= n do
+    local lt = src:find("<", pos, true)
+    local top = stack[#stack]
+    if not lt then
+      top.kids[#top.kids + 1] = { kind = "text", text = src:sub(pos), s = pos, e = n + 1 }
+      break
+    end
+    if lt > pos then top.kids[#top.kids + 1] = { kind = "text", text = src:sub(pos, lt - 1), s = pos, e = lt } end
+    if src:sub(lt, lt + 3) == "<!--" then
+      local e = src:find("-->", lt + 4, true) or error("unterminated comment")
+      top.kids[#top.kids + 1] = { kind = "comment", text = src:sub(lt + 4, e - 1), s = lt, e = e + 3 }
+      pos = e + 3
+    elseif src:sub(lt, lt + 8) == "<![CDATA[" then
+      local e = src:find("]]>", lt + 9, true) or error("unterminated CDATA section")
+      top.kids[#top.kids + 1] = { kind = "cdata", text = src:sub(lt + 9, e - 1), s = lt, e = e + 3, cs = lt + 9 }
+      pos = e + 3
+    elseif src:sub(lt, lt + 1) == "<?" then
+      local e = src:find("?>", lt + 2, true) or error("unterminated processing instruction")
+      top.kids[#top.kids + 1] = { kind = "pi", text = src:sub(lt + 2, e - 1), s = lt, e = e + 2 }
+      pos = e + 2
+    elseif src:sub(lt, lt + 1) == "<!" then
+      local e = src:find(">", lt, true) or error("unterminated declaration")
+      pos = e + 1
+    elseif src:sub(lt, lt + 1) == "</" then
+      local e = src:find(">", lt, true) or error("unterminated end tag")
+      local el = table.remove(stack)
+      if #stack == 0 then error("unbalanced end tag") end
+      el.e = e + 1
+      el.ce = lt
+      pos = e + 1
+    else
+      local name, q = src:match("^([^%s/>]+)()", lt + 1)
+      if not name then error("bad start tag at byte " .. lt) end
+      local el = { tag = name, attrs = {}, kids = {}, s = lt }
+      while true do
+        local ws, an, quote, qe = src:match("^(%s*)([^%s=/>]+)%s*=%s*([\"'])()", q)
+        if not an then break end
+        local ve = src:find(quote, qe, true) or error("unterminated attribute value")
+        el.attrs[#el.attrs + 1] = { an, src:sub(qe, ve - 1) }
+        q = ve + 1
+        local _ = ws
+      end
+      local close, ge = src:match("^%s*(/?)>()", q)
+      if not ge then error("bad start tag at byte " .. lt) end
+      top.kids[#top.kids + 1] = el
+      el.cs = ge
+      if close == "/" then
+        el.e, el.empty, el.ce = ge, true, ge
+      else
+        stack[#stack + 1] = el
+      end
+      pos = ge
+    end
+  end
+  if #stack > 1 then error("unclosed element <" .. stack[#stack].tag .. ">") end
+  return root
+end
+
+local function nl_norm(s) return (s:gsub("\r\n?", "\n")) end
+
+local function attr_value(raw) return decode((nl_norm(raw):gsub("[\t\n]", " "))) end
+
+local function elements(el)
+  local out = {}
+  for _, k in ipairs(el.kids) do if k.tag then out[#out + 1] = k end end
+  return out
+end
+
+local function attr_map(el)
+  local m = {}
+  for _, a in ipairs(el.attrs) do m[a[1]] = attr_value(a[2]) end
+  return m
+end
+
+-- Canonical form for comparisons: sorted attributes, merged decoded text, no comments.
+local function canon(el, out)
+  out = out or {}
+  local attrs = {}
+  for _, a in ipairs(el.attrs) do attrs[#attrs + 1] = a[1] .. "=" .. string.format("%q", attr_value(a[2])) end
+  table.sort(attrs)
+  out[#out + 1] = "<" .. el.tag .. " " .. table.concat(attrs, " ") .. ">"
+  local text = {}
+  local function flush()
+    if #text > 0 then out[#out + 1] = string.format("%q", table.concat(text)); text = {} end
+  end
+  for _, k in ipairs(el.kids) do
+    if k.tag then flush(); canon(k, out)
+    elseif k.kind == "text" then text[#text + 1] = decode(nl_norm(k.text))
+    elseif k.kind == "cdata" then text[#text + 1] = nl_norm(k.text)
+    elseif k.kind == "pi" then flush(); out[#out + 1] = "<?" .. k.text .. "?>"
+    end
+  end
+  flush()
+  out[#out + 1] = "</" .. el.tag .. ">"
+  return out
+end
+local function canon_str(el) return table.concat(canon(el)) end
+
+-- ------------------------------------------------------------------ XML writing
+
+local function esc_text(s) return (s:gsub("[&<>\r]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ["\r"] = "&#xD;" })) end
+local function esc_attr(s)
+  return (s:gsub('[&<>"\r\n\t]', { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
+    ["\r"] = "&#xD;", ["\n"] = "&#xA;", ["\t"] = "&#x9;" }))
+end
+
+-- ------------------------------------------------------------------ the builder
+
+local ALIAS = { -- PascalCase name in scripts -> XML attribute of steps and groups
+  Name = "name", Description = "description", SupportedEnvironment = "runIn", Timeout = "timeout",
+  SuccessCodes = "successCodeList", RetryCount = "retryCount", RunFromNet = "runFromNet",
+}
+local INVERT = { Enabled = "disable" }
+local BOOL = { ContinueOnError = "continueOnError", RunFromNet = "runFromNet" }
+local ATTR_ORDER = { "type", "name", "description", "disable", "continueOnError", "expand", "successCodeList",
+  "runIn", "timeout", "retryCount", "runFromNet", "startIn" }
+local RESERVED = { Condition = true, command = true, _vars = true, _order = true, _cond_at = true,
+  _element = true, type = true, Enabled = true, ContinueOnError = true }
+
+local RAW_MT = { __name = "tasksequence.raw" }
+local STEP_MT = { __name = "tasksequence.step description" }
+local COND_MT = { __name = "tasksequence.condition text" }
+
+local B = {}
+M.builder = setmetatable(B, { __index = function(_, k)
+  if type(k) == "string" and k:match("^%u") then
+    local ok, mod = pcall(ts_real)
+    local v
+    if ok then v = mod[k] end
+    if v ~= nil and type(v) ~= "function" then return v end
+    -- a class constructor by short name: ts.RunCommandLine "Name" { ... }
+    return function(name) return B.action("SMS_TaskSequence_" .. k .. "Action")(name) end
+  end
+  return ts_real()[k]
+end })
+
+function B.raw(xml) return setmetatable({ xml = xml }, RAW_MT) end
+function B.condition(text)
+  if type(text) == "string" then return setmetatable({ text = text }, COND_MT) end
+  return ts_real().condition(text)
+end
+
+local function describe(kind, element, type_, name)
+  return function(t)
+    if type(t) ~= "table" then error(element .. " \"" .. tostring(name) .. "\": a table expected", 2) end
+    return setmetatable({ kind = kind, element = t._element or element, type = type_, name = name, t = t }, STEP_MT)
+  end
+end
+function B.group(name) return describe("group", "group", nil, name) end
+function B.action(type_) return function(name) return describe("action", "step", type_, name) end end
+function B.step(name) return describe("action", "step", nil, name) end
+
+local function bool_text(v) return v and "true" or "false" end
+
+-- The XML attributes of a step description, in a stable order.
+local function step_attrs(d)
+  local t, a = d.t, {}
+  if d.type then a.type = d.type end
+  if d.name then a.name = d.name end
+  for k, v in pairs(t) do
+    if type(k) == "string" and not RESERVED[k] and ALIAS[k] and not (t._vars_set or {})[k] then
+      a[ALIAS[k]] = BOOL[k] and type(v) == "boolean" and bool_text(v) or tostring(v)
+    elseif type(k) == "string" and k:match("^%l") and not RESERVED[k] then
+      a[k] = tostring(v)
+    end
+  end
+  if t.Enabled ~= nil then a.disable = bool_text(not t.Enabled) end
+  if t.ContinueOnError ~= nil then a.continueOnError = bool_text(t.ContinueOnError) end
+  local keys, seen = {}, {}
+  for _, k in ipairs(ATTR_ORDER) do if a[k] then keys[#keys + 1] = k; seen[k] = true end end
+  local rest = {}
+  for k in pairs(a) do if not seen[k] then rest[#rest + 1] = k end end
+  table.sort(rest)
+  for _, k in ipairs(rest) do keys[#keys + 1] = k end
+  local out = {}
+  for _, k in ipairs(keys) do out[#out + 1] = " " .. k .. '="' .. esc_attr(a[k]) .. '"' end
+  return table.concat(out)
+end
+
+-- Variables of an action: list of { name, key, has_property }.
+local function step_vars(t)
+  local vars = {}
+  if t._vars then
+    for tok in t._vars:gmatch("%S+") do
+      local name, key = tok:match("^(.-)=(.*)$")
+      if not name then vars[#vars + 1] = { tok, tok, true }
+      elseif key == "" then vars[#vars + 1] = { name, name, false }
+      else vars[#vars + 1] = { name, key, true } end
+    end
+    return vars, true
+  end
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) == "string" and k:match("^%u") and not ALIAS[k] and not RESERVED[k] and not INVERT[k] then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do vars[#vars + 1] = { k, k, true } end
+  return vars, #vars > 0
+end
+
+-- XML text of a real condition object, via a scratch sequence of the real module.
+local function condition_xml(cond)
+  local mod = ts_real()
+  local c = cond
+  if getmetatable(cond) == COND_MT then c = mod.condition(cond.text) end
+  local s = mod.sequence {}
+  local g = mod.group { Name = "c" }
+  g.Condition = c
+  s:add(g)
+  local tree = parse_xml(s:to_xml())
+  local function find(el)
+    for _, k in ipairs(el.kids or {}) do
+      if k.tag == "condition" then return k end
+      if k.tag then local r = find(k); if r then return r end end
+    end
+  end
+  local found = find(tree)
+  if not found then error("the condition has no XML form") end
+  return found
+end
+
+-- Renders a parsed element anew in the layout (used for conditions from the core).
+local function render_tree(el, L, depth, out)
+  out[#out + 1] = "<" .. el.tag
+  for _, a in ipairs(el.attrs) do out[#out + 1] = " " .. a[1] .. '="' .. esc_attr(attr_value(a[2])) .. '"' end
+  local kids = elements(el)
+  if #kids == 0 then
+    local text = {}
+    for _, k in ipairs(el.kids) do
+      if k.kind == "text" then text[#text + 1] = decode(nl_norm(k.text)) elseif k.kind == "cdata" then text[#text + 1] = k.text end
+    end
+    out[#out + 1] = ">" .. esc_text(table.concat(text)) .. "</" .. el.tag .. ">"
+    return
+  end
+  out[#out + 1] = ">"
+  for _, k in ipairs(kids) do
+    out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, depth + 1)
+    render_tree(k, L, depth + 1, out)
+  end
+  out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, depth) .. "</" .. el.tag .. ">"
+end
+
+local render_step
+
+local function render_condition(c, L, depth, out)
+  if getmetatable(c) == RAW_MT then out[#out + 1] = nl_norm(c.xml); return end
+  render_tree(condition_xml(c), L, depth, out)
+end
+
+local function render_children(list, L, depth, out)
+  for _, item in ipairs(list) do
+    out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, depth + 1)
+    item(depth + 1)
+  end
+end
+
+render_step = function(d, L, depth, out)
+  if getmetatable(d) == RAW_MT then out[#out + 1] = nl_norm(d.xml); return end
+  if getmetatable(d) ~= STEP_MT then
+    -- a step object of the real module (a user's addition): its XML as the module writes it
+    local s = ts_real().sequence {}
+    s:add(d:clone())
+    local tree = parse_xml(s:to_xml())
+    local seqel = elements(tree)[1]
+    render_tree(elements(seqel)[1], L, depth, out)
+    return
+  end
+  local t = d.t
+  out[#out + 1] = "<" .. d.element .. step_attrs(d)
+  local items, raws = {}, {}
+  for _, v in ipairs(t) do
+    if d.kind == "group" then
+      items[#items + 1] = function(dd) render_step(v, L, dd, out) end
+    else
+      raws[#raws + 1] = v
+    end
+  end
+  if d.kind == "group" then
+    if t.Condition then
+      table.insert(items, (t._cond_at or 0) + 1, function(dd) render_condition(t.Condition, L, dd, out) end)
+    end
+  else
+    local parts = {}
+    parts.C = t.Condition and function(dd) render_condition(t.Condition, L, dd, out) end
+    parts.A = t.command and function() out[#out + 1] = "<action>" .. esc_text(t.command) .. "</action>" end
+    local vars, has = step_vars(t)
+    parts.V = has and function(dd)
+      if #vars == 0 then out[#out + 1] = "<defaultVarList />"; return end
+      out[#out + 1] = "<defaultVarList>"
+      for _, v in ipairs(vars) do
+        local val = t[v[2]]
+        if type(val) == "boolean" then val = bool_text(val) end
+        out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, dd + 1) .. '<variable name="' .. esc_attr(v[1]) .. '"'
+          .. (v[3] and (' property="' .. esc_attr(v[2]) .. '"') or "") .. ">" .. esc_text(val == nil and "" or tostring(val)) .. "</variable>"
+      end
+      out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, dd) .. "</defaultVarList>"
+    end
+    local order = t._order or L.step_order
+    local r = 0
+    for tok in order:gmatch("%a") do
+      if tok == "R" then
+        r = r + 1
+        local v = raws[r]
+        if v then items[#items + 1] = function() out[#out + 1] = nl_norm(v.xml) end end
+      elseif parts[tok] then
+        items[#items + 1] = parts[tok]
+        parts[tok] = nil
+      end
+    end
+    for _, tok in ipairs { "C", "A", "V" } do if parts[tok] then items[#items + 1] = parts[tok] end end
+    for k = r + 1, #raws do local v = raws[k]; items[#items + 1] = function() out[#out + 1] = nl_norm(v.xml) end end
+  end
+  if #items == 0 then
+    out[#out + 1] = " />"
+    return
+  end
+  out[#out + 1] = ">"
+  render_children(items, L, depth, out)
+  out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, depth) .. "</" .. d.element .. ">"
+end
+
+local function layout_of(t)
+  local l = t.layout or {}
+  return { nl = l.newline == nil and "\n" or (l.newline == "\r\n" and "\n" or l.newline),
+    crlf = l.newline == "\r\n", indent = l.indent or "  ", base = l.base or "", step_order = l.step_order or "CAV",
+    declaration = l.declaration }
+end
+
+local function render_sequence(t, L)
+  local out = { "<sequence" }
+  local a = {}
+  for k, v in pairs(t) do
+    if type(k) == "string" and k ~= "layout" and k ~= "wrapper" and not k:match("^_") then
+      a[#a + 1] = { ALIAS[k] or k, tostring(v) }
+    end
+  end
+  table.sort(a, function(x, y)
+    if x[1] == "version" then return y[1] ~= "version" end
+    if y[1] == "version" then return false end
+    return x[1] < y[1]
+  end)
+  for _, p in ipairs(a) do out[#out + 1] = " " .. p[1] .. '="' .. esc_attr(p[2]) .. '"' end
+  local items = {}
+  for _, v in ipairs(t) do items[#items + 1] = function(dd) render_step(v, L, dd, out) end end
+  if #items == 0 then
+    out[#out + 1] = " />"
+  else
+    out[#out + 1] = ">"
+    render_children(items, L, 0, out)
+    out[#out + 1] = L.nl .. (L.base or "") .. "</sequence>"
+  end
+  return table.concat(out)
+end
+
+-- The whole document text of a sequence description.
+function M.render(t)
+  local L = layout_of(t)
+  local body = render_sequence(t, L)
+  local text
+  if t.wrapper then
+    local w = nl_norm(t.wrapper)
+    local i = w:find(MARK, 1, true)
+    if not i then error("the wrapper has no " .. MARK) end
+    text = w:sub(1, i - 1) .. body .. w:sub(i + #MARK)
+  else
+    text = (L.declaration and (L.declaration .. "\n") or "") .. body .. "\n"
+  end
+  if L.crlf then text = text:gsub("\n", "\r\n") end
+  return text
+end
+
+function B.sequence(t)
+  if type(t) ~= "table" then error("sequence: a table expected", 2) end
+  local text = M.render(t)
+  local seq, err = ts_real().parse(text, t._source or "<to_lua>")
+  if not seq then error("the script's document does not parse: " .. tostring(err), 2) end
+  return seq
+end
+
+-- ------------------------------------------------------------------ script writing
+
+local function lstr(s)
+  if s:find("[%c]") and s:find("[^\n\t%C]") == nil and false then return "" end
+  if s:find("[\r%z\1-\8\11\12\14-\31]") then
+    return (string.format("%q", s):gsub("\\\n", "\\n"))
+  end
+  if not s:find("[\n\"\\]") then return '"' .. s .. '"' end
+  local eq = ""
+  while s:find("]" .. eq .. "]", 1, true) do eq = eq .. "=" end
+  local lead = s:sub(1, 1) == "\n" and "\n" or ""
+  return "[" .. eq .. "[" .. lead .. s .. "]" .. eq .. "]"
+end
+M.lstr = lstr
+
+local KEYWORDS = {}
+for w in ("and break do else elseif end false for function goto if in local nil not or repeat return then true until while"):gmatch("%a+") do KEYWORDS[w] = true end
+local function key(k)
+  if k:match("^[%a_][%w_]*$") and not KEYWORDS[k] then return k end
+  return "[" .. lstr(k) .. "]"
+end
+
+local ATTR_TO_PROP = { description = "Description", runIn = "SupportedEnvironment", timeout = "Timeout",
+  successCodeList = "SuccessCodes", retryCount = "RetryCount", runFromNet = "RunFromNet" }
+
+local function value_lit(v, as_number)
+  if as_number and v:match("^%d+$") and #v < 10 and not v:match("^0%d") then return v end
+  return lstr(v)
+end
+
+-- Condition text (via the real module), or nil when it can not say it exactly.
+local function condition_text(el, L, depth)
+  local ok, mod = pcall(ts_real)
+  if not ok or not mod.parse then return nil end
+  local src = el.src_text
+  local okp, res = pcall(function()
+    local s = mod.parse('<sequence version="3.10"><group name="c">' .. src .. "</group></sequence>")
+    if not s then return nil end
+    local g
+    for st in s:steps() do g = st; break end
+    local c = g and g.Condition
+    if c == nil then return nil end
+    local text = tostring(c)
+    local back = {}
+    render_tree(condition_xml(B.condition(text)), L, depth, back)
+    local tree = parse_xml(table.concat(back))
+    if canon_str(elements(tree)[1]) ~= canon_str(el) then return nil end
+    return text
+  end)
+  if okp then return res end
+  return nil
+end
+
+local function attr_lines(el, is_group, vars_keys)
+  local lines = {}
+  for _, a in ipairs(el.attrs) do
+    local k, v = a[1], attr_value(a[2])
+    if k == "name" or k == "type" then
+      -- in the constructor
+    elseif k == "disable" and (v == "true" or v == "false") then
+      lines[#lines + 1] = "Enabled = " .. (v == "false" and "true" or "false")
+    elseif k == "continueOnError" and (v == "true" or v == "false") then
+      lines[#lines + 1] = "ContinueOnError = " .. v
+    elseif k == "runFromNet" and (v == "true" or v == "false") and not vars_keys.RunFromNet then
+      lines[#lines + 1] = "RunFromNet = " .. v
+    elseif ATTR_TO_PROP[k] and not vars_keys[ATTR_TO_PROP[k]] then
+      lines[#lines + 1] = ATTR_TO_PROP[k] .. " = " .. value_lit(v, k == "timeout" or k == "retryCount")
+    elseif k:match("^%l") and not RESERVED[k] and not ALIAS[k] then
+      lines[#lines + 1] = key(k) .. " = " .. lstr(v)
+    else
+      return nil
+    end
+  end
+  if is_group then return lines end
+  return lines
+end
+
+local function constructor(el)
+  local a = attr_map(el)
+  local name = a.name
+  if name == nil then return nil end
+  if el.tag == "group" then return "ts.group " .. lstr(name) end
+  local t = a.type
+  if t == nil then return "ts.step " .. lstr(name) end
+  local short = t:match("^SMS_TaskSequence_(%u%w*)Action$")
+  if short and not KEYWORDS[short] and rawget(B, short) == nil then return "ts." .. short .. " " .. lstr(name) end
+  return "ts.action " .. lstr(t) .. " " .. lstr(name)
+end
+
+local emit_step
+
+local function raw_of(el, src) return "ts.raw " .. lstr(nl_norm(src:sub(el.s, el.e - 1))) end
+
+-- The body lines of an action description, or nil when it can not be said.
+local function action_lines(el, src, L, depth)
+  local lines, order, raws = {}, {}, {}
+  local vars_keys, var_lines, vars_spec = {}, {}, {}
+  local cond, cmd, has_vars
+  for _, k in ipairs(elements(el)) do
+    if k.tag == "action" and not cmd then
+      if #elements(k) > 0 then return nil end
+      local text = {}
+      for _, x in ipairs(k.kids) do
+        if x.kind == "text" then text[#text + 1] = decode(nl_norm(x.text))
+        elseif x.kind == "cdata" then text[#text + 1] = nl_norm(x.text)
+        else return nil end
+      end
+      cmd = table.concat(text)
+      order[#order + 1] = "A"
+    elseif k.tag == "defaultVarList" and not has_vars then
+      has_vars = true
+      order[#order + 1] = "V"
+      local sorted, plain = {}, true
+      for _, v in ipairs(elements(k)) do
+        if v.tag ~= "variable" or #elements(v) > 0 then return nil end
+        local m = attr_map(v)
+        for _, a in ipairs(v.attrs) do if a[1] ~= "name" and a[1] ~= "property" then return nil end end
+        if not m.name then return nil end
+        local vkey = m.property or m.name
+        if vars_keys[vkey] then return nil end
+        local text = {}
+        for _, x in ipairs(v.kids) do
+          if x.kind == "text" then text[#text + 1] = decode(nl_norm(x.text))
+          elseif x.kind == "cdata" then text[#text + 1] = nl_norm(x.text)
+          else return nil end
+        end
+        vars_keys[vkey] = true
+        var_lines[#var_lines + 1] = key(vkey) .. " = " .. lstr(table.concat(text))
+        if m.property == nil then vars_spec[#vars_spec + 1] = m.name .. "="; plain = false
+        elseif m.property ~= m.name then vars_spec[#vars_spec + 1] = m.name .. "=" .. m.property; plain = false
+        else vars_spec[#vars_spec + 1] = m.name end
+        if not vkey:match("^%u") or ALIAS[vkey] or RESERVED[vkey] or INVERT[vkey] or vkey:find("[%s=]") or m.name:find("[%s=]") then plain = false end
+        sorted[#sorted + 1] = vkey
+      end
+      local s2 = { table.unpack(sorted) }
+      table.sort(s2)
+      for i = 1, #sorted do if s2[i] ~= sorted[i] then plain = false end end
+      if #sorted == 0 or not plain then vars_spec.emit = true end
+    elseif k.tag == "condition" and not cond then
+      cond = k
+      order[#order + 1] = "C"
+    else
+      raws[#raws + 1] = raw_of(k, src)
+      order[#order + 1] = "R"
+    end
+  end
+  local al = attr_lines(el, false, vars_keys)
+  if not al then return nil end
+  for _, l in ipairs(al) do lines[#lines + 1] = l end
+  if cond then
+    cond.src_text = src:sub(cond.s, cond.e - 1)
+    local text = condition_text(cond, L, depth + 1)
+    lines[#lines + 1] = "Condition = " .. (text and ("ts.condition " .. lstr(text)) or raw_of(cond, src))
+  end
+  for _, l in ipairs(var_lines) do lines[#lines + 1] = l end
+  if vars_spec.emit then lines[#lines + 1] = "_vars = " .. lstr(table.concat(vars_spec, " ")) end
+  if cmd then lines[#lines + 1] = "command = " .. lstr(cmd) end
+  local ord = table.concat(order)
+  -- the document's default order, filtered to what this step has
+  local def = L.step_order:gsub("[^" .. (ord ~= "" and ord or "x") .. "]", "")
+  if ord:find("R") or ord ~= def then lines[#lines + 1] = "_order = " .. lstr(ord) end
+  if el.tag ~= "step" then lines[#lines + 1] = "_element = " .. lstr(el.tag) end
+  for _, r in ipairs(raws) do lines[#lines + 1] = r end
+  return lines
+end
+
+local function group_lines(el, src, L, depth, pad)
+  local lines, kids = {}, {}
+  local cond, cond_at, seen = nil, 0, 0
+  for _, k in ipairs(elements(el)) do
+    if k.tag == "condition" and not cond then
+      cond, cond_at = k, seen
+    else
+      seen = seen + 1
+      kids[#kids + 1] = emit_step(k, src, L, depth + 1, pad .. "  ")
+    end
+  end
+  local al = attr_lines(el, true, {})
+  if not al then return nil end
+  for _, l in ipairs(al) do lines[#lines + 1] = l end
+  if cond then
+    cond.src_text = src:sub(cond.s, cond.e - 1)
+    local text = condition_text(cond, L, depth + 1)
+    lines[#lines + 1] = "Condition = " .. (text and ("ts.condition " .. lstr(text)) or raw_of(cond, src))
+    if cond_at ~= 0 then lines[#lines + 1] = "_cond_at = " .. cond_at end
+  end
+  for _, k in ipairs(kids) do lines[#lines + 1] = k end
+  return lines
+end
+
+-- Entries are already indented inside (long strings must not be touched).
+local function join(head, lines, pad)
+  if #lines == 0 then return head .. " {}" end
+  local body = {}
+  for _, l in ipairs(lines) do body[#body + 1] = pad .. "  " .. l .. "," end
+  return head .. " {\n" .. table.concat(body, "\n") .. "\n" .. pad .. "}"
+end
+
+-- Script text of one step element; checked against the source, raw when it differs.
+emit_step = function(el, src, L, depth, pad)
+  local is_step = el.tag == "group" or el.tag == "step" or el.tag == "subtasksequence"
+  if not is_step then return raw_of(el, src) end
+  local head = constructor(el)
+  local lines = head and (el.tag == "group" and group_lines(el, src, L, depth, pad) or action_lines(el, src, L, depth))
+  if not lines then return raw_of(el, src) end
+  local text = join(head, lines, pad)
+  -- the check: the builder must give back this very element
+  local chunk = load("return " .. text, "=step", "t", { ts = B })
+  local ok, same = pcall(function()
+    local d = chunk()
+    local out = {}
+    render_step(d, L, depth, out)
+    local tree = parse_xml(table.concat(out))
+    if os.getenv("TSQ_TO_LUA_DEBUG") and canon_str(elements(tree)[1]) ~= canon_str(el) then
+      io.stderr:write(canon_str(elements(tree)[1]), "\n", canon_str(el), "\n")
+    end
+    return canon_str(elements(tree)[1]) == canon_str(el)
+  end)
+  if ok and same then return text end
+  if os.getenv("TSQ_TO_LUA_DEBUG") then io.stderr:write("raw step: ", tostring(same), "\n", text, "\n") end
+  return raw_of(el, src)
+end
+
+local function detect_layout(seqel, src)
+  local L = { nl = "\n", indent = "  ", crlf = false, base = "" }
+  local before = src:sub(1, seqel.s - 1)
+  L.base = nl_norm(before):match("\n([ \t]*)$") or ""
+  local body = src:sub(seqel.s, seqel.e - 1)
+  if body:find("\r\n", 1, true) then L.crlf = true end
+  if not body:find("\n", 1, true) then L.nl, L.indent = "", "" end
+  local first = seqel.kids[1]
+  if first and first.kind == "text" then
+    local ws = nl_norm(first.text):match("\n([ \t]*)$")
+    if ws and #ws > #L.base and ws:sub(1, #L.base) == L.base then L.indent = ws:sub(#L.base + 1) end
+  end
+  -- the most common order of condition (C), action (A) and defaultVarList (V) in steps
+  local counts = {}
+  local function walk(el)
+    for _, k in ipairs(elements(el)) do
+      if k.tag == "step" or k.tag == "subtasksequence" then
+        local o = {}
+        for _, c in ipairs(elements(k)) do
+          o[#o + 1] = ({ condition = "C", action = "A", defaultVarList = "V" })[c.tag]
+        end
+        local s = table.concat(o)
+        counts[s] = (counts[s] or 0) + 1
+      elseif k.tag == "group" then
+        walk(k)
+      end
+    end
+  end
+  walk(seqel)
+  local best, bestn = "CAV", -1
+  for _, perm in ipairs { "CAV", "CVA", "ACV", "AVC", "VAC", "VCA" } do
+    local n = 0
+    for s, c in pairs(counts) do
+      if perm:gsub("[^" .. (s ~= "" and s or "x") .. "]", "") == s then n = n + c end
+    end
+    if n > bestn then best, bestn = perm, n end
+  end
+  L.step_order = best
+  return L
+end
+
+-- Finds the <sequence>: returns its element, the text it lives in, and the wrapper
+-- (the outer text with the sequence replaced by MARK), or nil for a plain document.
+local function locate(src)
+  local tree = parse_xml(src)
+  local root = elements(tree)[1]
+  if not root then error("no root element") end
+  if root.tag == "sequence" then return root, src, nil, tree end
+  local function find(el)
+    for _, k in ipairs(el.kids) do
+      if k.tag == "sequence" then return k, src, k.s, k.e end
+      if (k.kind == "cdata" or k.kind == "text") and k.text:match("^%s*<sequence") then
+        local inner = k.kind == "cdata" and k.text or nil
+        if inner then
+          local sub = parse_xml(inner)
+          local seqel = elements(sub)[1]
+          return seqel, inner, k.cs + seqel.s - 1, k.cs + seqel.e - 1
+        end
+      end
+      if k.tag then
+        local a, b, c, d = find(k)
+        if a then return a, b, c, d end
+      end
+    end
+  end
+  local seqel, text, s, e = find(root)
+  if not seqel then error("no <sequence> in the document") end
+  local wrapper = src:sub(1, s - 1) .. MARK .. src:sub(e)
+  return seqel, text, wrapper
+end
+
+function M.from_xml(src, name)
+  local ok, seqel, text, wrapper = pcall(locate, src)
+  if not ok then return nil, (name or "<string>") .. ": " .. tostring(seqel) end
+  local L = detect_layout(seqel, text)
+  local lines = {}
+  for _, a in ipairs(seqel.attrs) do
+    local k, v = a[1], attr_value(a[2])
+    local pk = k == "name" and "Name" or k == "description" and "Description" or k
+    lines[#lines + 1] = key(pk) .. " = " .. lstr(v)
+  end
+  local lay = { "newline = " .. lstr(L.crlf and "\r\n" or L.nl):gsub("^%[%[\n", "\"\\n\""), "indent = " .. lstr(L.indent) }
+  if L.crlf then lay[1] = 'newline = "\\r\\n"' elseif L.nl == "\n" then lay[1] = 'newline = "\\n"' else lay[1] = 'newline = ""' end
+  if L.indent == "\t" then lay[2] = 'indent = "\\t"' end
+  lay[#lay + 1] = "step_order = " .. lstr(L.step_order)
+  if L.base ~= "" then lay[#lay + 1] = "base = " .. (L.base:find("\t") and string.format("%q", L.base):gsub("\t", "\\t") or lstr(L.base)) end
+  if not wrapper then
+    local decl = src:match("^(<%?xml[^>]-%?>)")
+    if decl then lay[#lay + 1] = "declaration = " .. lstr(decl) end
+  end
+  lines[#lines + 1] = "layout = { " .. table.concat(lay, ", ") .. " }"
+  if wrapper then lines[#lines + 1] = "wrapper = " .. lstr(nl_norm(wrapper)) end
+  for _, k in ipairs(elements(seqel)) do lines[#lines + 1] = emit_step(k, text, L, 1, "  ") end
+  local script = "-- " .. (name or "document") .. " as a script (tsq to-lua); tsq build gives the XML back\n"
+    .. 'local ts = require "tasksequence.to_lua".builder\n\nreturn ' .. join("ts.sequence", lines, "") .. "\n"
+  -- the whole document must come back the same; else say it as raw XML
+  local chunk = load(script, "=to_lua", "t", { require = require })
+  local okr, same = pcall(function()
+    local t = chunk and debug.getupvalue and nil
+    local _ = t
+    local env = { require = function(m) if m == "tasksequence.to_lua" then return M end return require(m) end }
+    local c = load(script:gsub("return ts%.sequence", "return ts.__describe", 1), "=to_lua", "t", env)
+    local desc = c()
+    local back = M.render(desc)
+    local _, bseq, _, _ = pcall(locate, back)
+    if os.getenv("TSQ_TO_LUA_DEBUG") then
+      local f = io.open("/tmp/h5rt/a.txt", "w"); f:write((canon_str(bseq):gsub("><", ">\n<"))); f:close()
+      f = io.open("/tmp/h5rt/b.txt", "w"); f:write((canon_str(seqel):gsub("><", ">\n<"))); f:close()
+      f = io.open("/tmp/h5rt/back.xml", "w"); f:write(back); f:close()
+    end
+    return canon_str(bseq) == canon_str(seqel)
+  end)
+  if os.getenv("TSQ_TO_LUA_DEBUG") then io.stderr:write("check: ", tostring(okr), " ", tostring(same), "\n") end
+  if not (okr and same) then
+    script = "-- " .. (name or "document") .. " (tsq to-lua): its layout has no constructor form\n"
+      .. 'local ts = require "tasksequence"\n\nreturn assert(ts.parse(' .. lstr(nl_norm(src)) .. "))\n"
+  end
+  return script
+end
+
+B.__describe = function(t) return t end
+
+return M
