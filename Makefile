@@ -35,7 +35,7 @@ CORESO = $(B)/lib/lua/$(LUA_VERSION)/tasksequence/core.so
 TSQ = $(B)/bin/tsq
 CTESTS := $(patsubst spec/c/%.c,$(B)/test/%,$(wildcard spec/c/test_*.c))
 
-.PHONY: all deps check check-c check-lua check-valgrind demo bench install uninstall clean
+.PHONY: rock rock-install all deps check check-c check-lua check-valgrind demo bench install uninstall clean
 
 all: deps $(LIBA) $(LIBSO) $(LUALIBA) $(LUALIBSO) $(CORESO) $(TSQ)
 
@@ -102,8 +102,12 @@ check-valgrind:
 demo: all
 	@$(LUA_ENV) $(TSQ) run examples/demo.lua
 
-bench: all
+bench: all $(B)/bench/bench_core
 	@sh bench/run.sh
+
+$(B)/bench/bench_core: bench/bench_core.c $(LIBA)
+	@mkdir -p $(B)/bench
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIBA) $(XML_LIBS) -lpthread -lm
 
 # ------------------------------------------------------------------ install
 
@@ -123,3 +127,12 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+# ------------------------------------------------------------------ luarocks (build.type = make)
+
+rock: $(CORESO)
+
+rock-install:
+	mkdir -p "$(INST_LIBDIR)/tasksequence" "$(INST_LUADIR)/tasksequence"
+	cp $(CORESO) "$(INST_LIBDIR)/tasksequence/core.so"
+	cp $(LUA_FILES) "$(INST_LUADIR)/tasksequence/"

@@ -382,13 +382,7 @@ static void provider_lookup(lua_State *L, fact_call *f, int prov) {
         lua_call(L, nargs, 1);
         return;
     }
-    if (t != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        lua_pushboolean(L, 0); /* marker: no provider at all */
-        lua_remove(L, -2);
-        return;
-    }
+    if (t != LUA_TTABLE) return; /* nil: the environment does not describe it */
     if (!strcmp(f->what, "wmi")) {
         lua_getfield(L, -1, f->a2);
     } else if (!strcmp(f->what, "registry")) {
@@ -603,7 +597,8 @@ static int env_set_value(lua_State *L, tsq_env *env, const char *name, int idx) 
 static const char *const provider_keys[] = {"wmi", "files", "folders", "registry", "software", NULL};
 
 static int l_environment(lua_State *L) {
-    if (lua_isnoneornil(L, 1)) lua_newtable(L), lua_replace(L, 1);
+    lua_settop(L, 1);
+    if (lua_isnil(L, 1)) lua_newtable(L), lua_replace(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_newtable(L); /* the provider table */
     int prov = lua_gettop(L);
@@ -626,10 +621,10 @@ static int l_environment(lua_State *L) {
     if (lua_getfield(L, 1, "variables") == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
-            if (lua_type(L, -2) != LUA_TSTRING) return luaL_error(L, "variable names must be strings");
-            env_set_value(L, b->env, lua_tostring(L, -2), lua_gettop(L));
-            lua_settop(L, lua_gettop(L) - 1);
-            while (lua_gettop(L) > 0 && lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) break;
+            int key = lua_gettop(L) - 1;
+            if (lua_type(L, key) != LUA_TSTRING) return luaL_error(L, "variable names must be strings");
+            env_set_value(L, b->env, lua_tostring(L, key), key + 1);
+            lua_settop(L, key);
         }
     } else if (!lua_isnil(L, -1)) {
         return luaL_error(L, "environment field 'variables' must be a table (got %s)", luaL_typename(L, -1));
@@ -766,7 +761,8 @@ static int env_tostring(lua_State *L) {
 
 /* The environment argument at idx, or a new empty one pushed in its place. */
 static envbox *optenvbox(lua_State *L, int idx) {
-    if (lua_isnoneornil(L, idx)) {
+    if (lua_gettop(L) < idx) lua_settop(L, idx);
+    if (lua_isnil(L, idx)) {
         newenvbox(L, NULL, 0);
         lua_replace(L, idx);
     }
@@ -1860,9 +1856,7 @@ static int runbox_gc(lua_State *L) {
 }
 
 static const char *opt_field(lua_State *L, int t, const char *k) {
-    const char *s = checkstr_field(L, t, k);
-    lua_pop(L, 1); /* anchored by the options table */
-    return s;
+    return checkstr_field(L, t, k); /* stays on the stack */
 }
 
 static void push_record(lua_State *L, const tsq_record *r) {
@@ -1883,9 +1877,9 @@ static void push_record(lua_State *L, const tsq_record *r) {
 
 static int step_run(lua_State *L) {
     tsq_node *seq = tsq_node_root(ltsq_checknode(L, 1));
-    if (lua_isnoneornil(L, 2)) lua_newtable(L), lua_replace(L, 2);
-    luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
+    if (lua_isnil(L, 2)) lua_newtable(L), lua_replace(L, 2);
+    luaL_checktype(L, 2, LUA_TTABLE);
     static const char *const known[] = {"env", "handlers", "AdvertisementID", "PackageID", "ResourceID",
                                         "clock", "loader", "sequences", "max_reboots", NULL};
     lua_pushnil(L);
@@ -1974,12 +1968,10 @@ static int step_run(lua_State *L) {
     o.ResourceID = (uint32_t)luaL_optinteger(L, -1, 0);
     lua_getfield(L, 2, "max_reboots");
     o.max_reboots = (uint32_t)luaL_optinteger(L, -1, 0);
-    lua_pop(L, 2);
 
     runbox *rb = lua_newuserdatauv(L, sizeof *rb, 0);
     rb->r = NULL;
     luaL_setmetatable(L, RUN_MT);
-    int rbi = lua_gettop(L);
     tsq_error err;
     ERR_INIT(err);
     lua_pushvalue(L, R);
@@ -2007,7 +1999,6 @@ static int step_run(lua_State *L) {
     lua_setfield(L, -2, "env");
     tsq_run_free(rb->r);
     rb->r = NULL;
-    (void)rbi;
     return 1;
 }
 
@@ -2313,7 +2304,8 @@ static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const
     luaL_newmetatable(L, name);
     luaL_setfuncs(L, meta, 0);
     if (methods) {
-        luaL_newlib(L, methods);
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_pop(L, 1);

@@ -178,7 +178,7 @@ typedef struct engine {
     tsq_run *run;
     tsq_env *env;
     const char *adv, *pkg; /* arena copies */
-    handler_ref *handlers;
+    handler_ref *handlers; /* opts->nhandlers slots; "default" is not among them */
     size_t nhandlers;
     const tsq_handler_entry *fallback; /* "default" */
     injected *inj;
@@ -966,7 +966,7 @@ static int run_children(engine *e, numbering *nr, const tsq_node *parent, const 
 /* ------------------------------------------------------------------ entry point */
 
 static void engine_free(engine *e) {
-    if (e->handlers) tsq_free(e->ctx, e->handlers, e->nhandlers * sizeof *e->handlers);
+    if (e->handlers) tsq_free(e->ctx, e->handlers, e->opts->nhandlers * sizeof *e->handlers);
     if (e->inj) tsq_free(e->ctx, e->inj, e->capinj * sizeof *e->inj);
     for (size_t i = 0; i < e->nloaded; i++) tsq_node_release(e->loaded[i]);
     if (e->loaded) tsq_free(e->ctx, e->loaded, e->caploaded * sizeof *e->loaded);

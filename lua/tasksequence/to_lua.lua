@@ -155,7 +155,7 @@ local INVERT = { Enabled = "disable" }
 local BOOL = { ContinueOnError = "continueOnError", RunFromNet = "runFromNet" }
 local ATTR_ORDER = { "type", "name", "description", "disable", "continueOnError", "expand", "successCodeList",
   "runIn", "timeout", "retryCount", "runFromNet", "startIn" }
-local RESERVED = { Condition = true, command = true, _vars = true, _order = true, _cond_at = true,
+local RESERVED = { Condition = true, command = true, _vars = true, _hidden = true, _order = true, _cond_at = true,
   _element = true, type = true, Enabled = true, ContinueOnError = true }
 
 local RAW_MT = { __name = "tasksequence.raw" }
@@ -328,11 +328,13 @@ render_step = function(d, L, depth, out)
     parts.V = has and function(dd)
       if #vars == 0 then out[#out + 1] = "<defaultVarList />"; return end
       out[#out + 1] = "<defaultVarList>"
+      local hid = {}
+      for k in (t._hidden or ""):gmatch("%S+") do hid[k] = true end
       for _, v in ipairs(vars) do
         local val = t[v[2]]
         if type(val) == "boolean" then val = bool_text(val) end
         out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, dd + 1) .. '<variable name="' .. esc_attr(v[1]) .. '"'
-          .. (v[3] and (' property="' .. esc_attr(v[2]) .. '"') or "") .. ">" .. esc_text(val == nil and "" or tostring(val)) .. "</variable>"
+          .. (v[3] and (' property="' .. esc_attr(v[2]) .. '"') or "") .. (hid[v[2]] and ' hidden="true"' or "") .. ">" .. esc_text(val == nil and "" or tostring(val)) .. "</variable>"
       end
       out[#out + 1] = L.nl .. (L.base or "") .. string.rep(L.indent, dd) .. "</defaultVarList>"
     end
@@ -363,7 +365,7 @@ end
 local function layout_of(t)
   local l = t.layout or {}
   return { nl = l.newline == nil and "\n" or (l.newline == "\r\n" and "\n" or l.newline),
-    crlf = l.newline == "\r\n", indent = l.indent or "  ", base = l.base or "", step_order = l.step_order or "CAV",
+    crlf = l.newline == "\r\n" or l.crlf == true, indent = l.indent or "  ", base = l.base or "", step_order = l.step_order or "CAV",
     declaration = l.declaration }
 end
 
@@ -514,7 +516,7 @@ local function raw_of(el, src) return "ts.raw " .. lstr(nl_norm(src:sub(el.s, el
 -- The body lines of an action description, or nil when it can not be said.
 local function action_lines(el, src, L, depth)
   local lines, order, raws = {}, {}, {}
-  local vars_keys, var_lines, vars_spec = {}, {}, {}
+  local vars_keys, var_lines, vars_spec, hidden = {}, {}, {}, {}
   local cond, cmd, has_vars
   for _, k in ipairs(elements(el)) do
     if k.tag == "action" and not cmd then
@@ -534,7 +536,14 @@ local function action_lines(el, src, L, depth)
       for _, v in ipairs(elements(k)) do
         if v.tag ~= "variable" or #elements(v) > 0 then return nil end
         local m = attr_map(v)
-        for _, a in ipairs(v.attrs) do if a[1] ~= "name" and a[1] ~= "property" then return nil end end
+        for _, a in ipairs(v.attrs) do
+          if a[1] == "hidden" then
+            if attr_value(a[2]) ~= "true" then return nil end
+          elseif a[1] ~= "name" and a[1] ~= "property" then
+            return nil
+          end
+        end
+        if m.hidden then hidden[#hidden + 1] = m.property or m.name end
         if not m.name then return nil end
         local vkey = m.property or m.name
         if vars_keys[vkey] then return nil end
@@ -574,6 +583,7 @@ local function action_lines(el, src, L, depth)
   end
   for _, l in ipairs(var_lines) do lines[#lines + 1] = l end
   if vars_spec.emit then lines[#lines + 1] = "_vars = " .. lstr(table.concat(vars_spec, " ")) end
+  if #hidden > 0 then lines[#lines + 1] = "_hidden = " .. lstr(table.concat(hidden, " ")) end
   if cmd then lines[#lines + 1] = "command = " .. lstr(cmd) end
   local ord = table.concat(order)
   -- the document's default order, filtered to what this step has
@@ -647,8 +657,8 @@ local function detect_layout(seqel, src)
   L.base = nl_norm(before):match("\n([ \t]*)$") or ""
   local body = src:sub(seqel.s, seqel.e - 1)
   if body:find("\r\n", 1, true) then L.crlf = true end
-  if not body:find("\n", 1, true) then L.nl, L.indent = "", "" end
   local first = seqel.kids[1]
+  if not body:find("\n", 1, true) or (first and first.tag) then L.nl, L.indent = "", "" end
   if first and first.kind == "text" then
     local ws = nl_norm(first.text):match("\n([ \t]*)$")
     if ws and #ws > #L.base and ws:sub(1, #L.base) == L.base then L.indent = ws:sub(#L.base + 1) end
@@ -723,7 +733,8 @@ function M.from_xml(src, name)
     lines[#lines + 1] = key(pk) .. " = " .. lstr(v)
   end
   local lay = { "newline = " .. lstr(L.crlf and "\r\n" or L.nl):gsub("^%[%[\n", "\"\\n\""), "indent = " .. lstr(L.indent) }
-  if L.crlf then lay[1] = 'newline = "\\r\\n"' elseif L.nl == "\n" then lay[1] = 'newline = "\\n"' else lay[1] = 'newline = ""' end
+  if L.nl == "" then lay[1] = 'newline = ""' .. (L.crlf and ", crlf = true" or "")
+  elseif L.crlf then lay[1] = 'newline = "\\r\\n"' else lay[1] = 'newline = "\\n"' end
   if L.indent == "\t" then lay[2] = 'indent = "\\t"' end
   lay[#lay + 1] = "step_order = " .. lstr(L.step_order)
   if L.base ~= "" then lay[#lay + 1] = "base = " .. (L.base:find("\t") and string.format("%q", L.base):gsub("\t", "\\t") or lstr(L.base)) end

@@ -595,6 +595,23 @@ static void test_engine_variables(void) {
     CHECK_STR(var(&r, "_SMSTSCurrentActionName"), "Reader");
     teardown(&r);
 
+    CASE("groups do not touch the last-action variables");
+    setup(&r, SEQ(CMD("A", "", "exit=3010") GROUP("G", "", "") GROUP("H", "", CMD("x", " disable=\"true\"", ""))));
+    CHECK(go(&r));
+    CHECK_STR(sig(r.run), "11140@0 11134@1 11142@1 11124@2 11127@2 11124@3 11128@4 11127@3 11143@0 11171@0");
+    CHECK_STR(var(&r, "_SMSTSLastActionName"), "A");
+    CHECK_STR(var(&r, "_SMSTSLastActionRetCode"), "3010");
+    teardown(&r);
+
+    CASE("Check Readiness failing with 4316 is the handler's result");
+    setup(&r, SEQ(STEP("SMS_TaskSequence_PrestartCheckAction", "Check Readiness", " successCodeList=\"0\"",
+                       "exit=4316", "<action>x</action>")));
+    CHECK(go(&r));
+    CHECK_STR(sig(r.run), "11140@0 11135@1 11141@0 11170@0");
+    CHECK(rec_at(r.run, 1)->ExitCode == 4316);
+    CHECK_STR(var(&r, "_SMSTSLastActionRetCode"), "4316");
+    teardown(&r);
+
     CASE("engine variables after a Set Task Sequence Variable step");
     setup(&r, SEQ(SETVAR("Set it", "Color", "Red")));
     CHECK(go(&r));
@@ -745,6 +762,7 @@ static void test_dynamic_variables(void) {
 
 static const char *child_xml = SEQ(CMD("C1", "", "set=FromChild=1") GROUP("CG", "", CMD("C2", "", "")));
 static const char *recursive_xml = SEQ(SUBTS("Again", "PS1REC"));
+static const char *failing_xml = SEQ(CMD("F1", "", "exit=8;out=broken") CMD("F2", "", ""));
 
 static tsq_status loader(void *ud, const char *pkg, const char *name, tsq_node **out, tsq_buf *msg) {
     (void)ud;
@@ -754,6 +772,7 @@ static tsq_status loader(void *ud, const char *pkg, const char *name, tsq_node *
     logf_(name ? name : "(null)");
     logf_(",");
     if (strcmp(pkg, "PS100200") == 0) return (*out = parse(child_xml)) ? TSQ_OK : TSQ_EPARSE;
+    if (strcmp(pkg, "PS100300") == 0) return (*out = parse(failing_xml)) ? TSQ_OK : TSQ_EPARSE;
     if (strcmp(pkg, "PS1REC") == 0) return (*out = parse(recursive_xml)) ? TSQ_OK : TSQ_EPARSE;
     tsq_buf_adds(msg, "package not in the content library");
     return TSQ_ENOTFOUND;
@@ -794,17 +813,33 @@ static void test_subsequence(void) {
     r.opts.loader = loader;
     CHECK(go(&r));
     CHECK(!tsq_run_succeeded(r.run));
-    CHECK(strstr(rec_at(r.run, tsq_run_record_count(r.run) - 1)->ActionOutput, "") != NULL);
-    CHECK(find_rec(r.run, 11135, "Again") != NULL);
+    const tsq_record *first_fail = find_rec(r.run, 11135, "Again");
+    CHECK(first_fail && strstr(first_fail->ActionOutput, "nested more than 16 deep") != NULL);
+    CHECK(tsq_run_record_count(r.run) == 1 + 17 + 2);
     teardown(&r);
 
-    CASE("a failure inside the child fails the Run Task Sequence step");
-    setup(&r, SEQ(SUBTS("Child", "PS100200") CMD("After", "", "")));
+    CASE("a failure inside the child fails the Run Task Sequence step; its ContinueOnError applies");
+    setup(&r, "<sequence version=\"3.10\"><subtasksequence type=\"SMS_TaskSequence_SubTasksequence\" name=\"Child\""
+              " description=\"\" continueOnError=\"true\" successCodeList=\"0\"><action>SubTasksequence.exe</action>"
+              "<defaultVarList>" DVAR("OSDSubTasksequencePackageID", "TsPackageID", "", "PS100300") "</defaultVarList>"
+              "</subtasksequence>" CMD("After", "", "see=_SMSTSLastActionName;see=_SMSTSLastActionSucceeded") "</sequence>");
     r.opts.loader = loader;
-    r.h[1] = (tsq_handler_entry){"RunCommandLine", h_script, NULL};
-    r.opts.nhandlers = 2;
+    CHECK(go(&r));
+    CHECK_STR(sig(r.run), "11140@0 11135@3 11135@1 11138@1 11134@2 11143@0 11171@0");
+    CHECK_STR(rec_at(r.run, 1)->ActionOutput, "broken");
+    CHECK(rec_at(r.run, 2)->ExitCode == 8);
+    CHECK(strstr(rec_at(r.run, 2)->ActionOutput, "task sequence PS100300 failed") != NULL);
+    CHECK_STR(hlog, "load:PS100300/(null),F1,After,[_SMSTSLastActionName=Child][_SMSTSLastActionSucceeded=false]");
+    CHECK(tsq_run_succeeded(r.run));
+    teardown(&r);
+
+    CASE("a package id set before the step overrides the step's default");
+    setup(&r, SEQ(SUBTS("Child", "PS100300")));
+    tsq_env_set(r.env, "OSDSubTasksequencePackageID", "PS100200");
+    r.opts.loader = loader;
     CHECK(go(&r));
     CHECK(tsq_run_succeeded(r.run));
+    CHECK(strncmp(hlog, "load:PS100200/", 14) == 0);
     teardown(&r);
 }
 
@@ -927,17 +962,23 @@ static void test_misuse(void) {
 /* ------------------------------------------------------------------ out of memory */
 
 static long alloc_budget = -1; /* allocations left; -1 unlimited */
+static long size_mismatches;  /* frees or reallocs told a size other than the block's */
 
+/* Keeps each block's size in front of it to check the osize the library passes. */
 static void *fail_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     (void)ud;
-    (void)osize;
+    size_t *p = ptr ? (size_t *)ptr - 2 : NULL;
+    if (p && p[0] != osize) size_mismatches++;
     if (nsize == 0) {
-        free(ptr);
+        free(p);
         return NULL;
     }
     if (alloc_budget == 0) return NULL;
     if (alloc_budget > 0) alloc_budget--;
-    return realloc(ptr, nsize);
+    size_t *q = realloc(p, nsize + 2 * sizeof(size_t));
+    if (!q) return NULL;
+    q[0] = nsize;
+    return q + 2;
 }
 
 static void test_oom(void) {
@@ -973,6 +1014,8 @@ static void test_oom(void) {
     CHECK(other == 0);
     tsq_node_release(seq);
     tsq_ctx_free(c);
+    CASE("every block goes back to the allocator with its size");
+    CHECK(size_mismatches == 0);
 }
 
 /* ------------------------------------------------------------------ speed */

@@ -1,0 +1,28 @@
+#!/bin/sh
+# make bench: the project's own benchmarks, then the referee (T0 read/write-back and T1).
+# Figures go to standard output; bench/RESULTS.md records the last run shown in the README.
+set -e
+cd "$(dirname "$0")/.."
+shared=${TSQ_SHARED:-../shared}
+work=${TSQ_BENCH_DIR:-${TMPDIR:-/tmp}/tsq-bench}
+mkdir -p "$work/in-big"
+big="$work/in-big/big.xml"
+[ -s "$big" ] || /usr/bin/python3 "$shared/bench/gen_ts.py" 100000 1 > "$big"
+export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;"
+echo "## core (C): parse, write, conditions, plan, simulation"
+build/bench/bench_core "$big"
+echo "## Lua: building a 100,000-step sequence and writing it"
+build/bin/tsq run bench/build100k.lua
+if [ -d "$shared/bench" ]; then
+  echo "## referee: read and write back (T0)"
+  TSQ_BENCH_DIR="$work" sh "$shared/bench/t1.sh" -0 -r 3 .
+  echo "## referee: the T1 bulk transformation"
+  TSQ_BENCH_DIR="$work" sh "$shared/bench/t1.sh" -r 3 .
+  echo "## tsq apply over the fleet: --jobs 1 and --jobs 2"
+  rm -rf "$work/apply" && cp -r "$work/in-fleet" "$work/apply"
+  for j in 1 2; do
+    rm -rf "$work/apply" && cp -r "$work/in-fleet" "$work/apply"
+    /usr/bin/time -f "jobs $j: %e s, %M KiB" build/bin/tsq apply bench/t1_apply.lua "$work/apply" --jobs $j > /dev/null 2> "$work/apply.time" || true
+    tail -1 "$work/apply.time"
+  done
+fi

@@ -1,0 +1,730 @@
+/* eval.c - condition evaluation (conditions.md §2-3) over a compiled, flat program.
+ *
+ * Decisions, where the spec leaves them open [?] or to us [impl]:
+ *  - like / notLike: % and * match any run of characters, _ and ? exactly one; ASCII case
+ *    is ignored. Both families are accepted because the console documents none and Set
+ *    Dynamic Variables uses * and ?. There are no [...] classes (a [ is itself).
+ *  - An undefined (or empty) variable compares as "" for every operator but exists /
+ *    notExists; less/greater compare numerically when both sides are decimal integers
+ *    (optional sign, 64-bit), else as case-insensitive strings.
+ *  - WMI: a query that returns no row is false. A query error (the provider reports rows
+ *    < 0) is false when the expression carries ignoreQueryFailure="true", and an
+ *    evaluation error otherwise (that attribute exists because the engine fails then).
+ *  - File: Version is compared part by part numerically (missing parts are 0) with
+ *    VersionOperator (a plain Operator value is taken when VersionOperator is absent);
+ *    DateTime is compared on its first 14 digits (yyyymmddHHMMSS, DMTF or ISO-8601,
+ *    both UTC). A file or folder that does not exist is false.
+ *  - Registry: exists / notExists (and the SDK's nonExists) test the value with the given
+ *    Type (when Type is given); comparisons are false when the value is missing, numeric
+ *    when both data are integers (decimal or 0x hex), case-insensitive strings otherwise.
+ *  - Software: ThisVersion asks for ProductCode (and when Version is set and the host
+ *    reports a version, they must be equal); AnyVersion asks for UpgradeCode, or for
+ *    ProductCode when no UpgradeCode is set.
+ *  - OS expression (MDT's SMS_TaskSequence_OSConditionExpression): evaluated against the
+ *    variables MDT's gather sets, Architecture (X86/X64, case-insensitive) and
+ *    OSCurrentVersion; Version is compared part by part with the minor part read as a
+ *    decimal fraction, because the class writes 6.10 for Windows 7's 6.1. Undefined
+ *    variables are a missing fact.
+ *  - %VAR% is expanded in WMI queries and in file, folder and registry key paths.
+ *  - A fact the provider does not describe (no callback, or TSQ_EFACT) is TSQ_EFACT
+ *    naming the fact; an unknown expression class or operator is TSQ_EINVAL. Never true. */
+#include "cond.h"
+
+#include <stdio.h>
+
+enum { O_AND, O_OR, O_NOT, O_VAR, O_WMI, O_FILE, O_FOLDER, O_REG, O_SW, O_OS };
+enum { K_EXISTS, K_NOTEXISTS, K_EQ, K_NE, K_LT, K_LE, K_GT, K_GE, K_LIKE, K_NOTLIKE, K_NONE };
+enum { OF_TOP = 1, OF_INT = 2, OF_IGNORE = 4, OF_ANY = 8 };
+
+typedef struct sv {
+    const char *s; /* NUL-terminated; NULL when absent */
+    uint32_t len;
+} sv;
+
+typedef struct cop {
+    uint8_t kind, cmp, cmp2, flags;
+    uint32_t end;          /* index past this operand's subtree */
+    uint32_t hash;         /* O_VAR: tsq_name_hash of a */
+    sv a, b, c, d;         /* see compile_leaf */
+    int64_t ival;          /* O_VAR: b as an integer (OF_INT) */
+    const tsq_cond *src;   /* for traces; NULL when compiled from XML */
+} cop;
+
+struct tsq_cprog {
+    size_t n;
+    cop ops[];
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static int fold(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
+
+static int parse_int(const char *s, size_t n, int64_t *out, int hex_ok) {
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    if (hex_ok && !neg && i + 2 < n + 1 && n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+        uint64_t v = 0;
+        for (i += 2; i < n; i++) {
+            int ch = fold((unsigned char)s[i]), d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+            if (d < 0 || v > (UINT64_MAX >> 4)) return 0;
+            v = v * 16 + (uint64_t)d;
+        }
+        if (v > INT64_MAX) return 0;
+        *out = (int64_t)v;
+        return 1;
+    }
+    if (i == n) return 0;
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        if (v > (UINT64_MAX - 9) / 10) return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX) return 0;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 1;
+}
+
+static int str_casecmp(const char *a, size_t an, const char *b, size_t bn) {
+    size_t n = an < bn ? an : bn;
+    for (size_t i = 0; i < n; i++) {
+        int x = fold((unsigned char)a[i]), y = fold((unsigned char)b[i]);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+/* % * any run, _ ? one character; case-insensitive; iterative with one backtrack point */
+static int like(const char *s, size_t sn, const char *p, size_t pn) {
+    size_t i = 0, j = 0, star = (size_t)-1, mark = 0;
+    while (i < sn) {
+        if (j < pn && (p[j] == '%' || p[j] == '*')) {
+            star = j++;
+            mark = i;
+        } else if (j < pn && (p[j] == '_' || p[j] == '?' || fold((unsigned char)p[j]) == fold((unsigned char)s[i]))) {
+            i++;
+            j++;
+        } else if (star != (size_t)-1) {
+            j = star + 1;
+            i = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (j < pn && (p[j] == '%' || p[j] == '*')) j++;
+    return j == pn;
+}
+
+static int apply(int k, int c) {
+    switch (k) {
+    case K_EQ: return c == 0;
+    case K_NE: return c != 0;
+    case K_LT: return c < 0;
+    case K_LE: return c <= 0;
+    case K_GT: return c > 0;
+    case K_GE: return c >= 0;
+    default: return 0;
+    }
+}
+
+/* dotted versions, part by part; minor_frac: the second part is a decimal fraction */
+static int version_cmp(const char *a, const char *b, int minor_frac) {
+    for (int part = 0; *a || *b; part++) {
+        const char *ea = a, *eb = b;
+        while (*ea && *ea != '.') ea++;
+        while (*eb && *eb != '.') eb++;
+        size_t la = (size_t)(ea - a), lb = (size_t)(eb - b);
+        int c;
+        if (part == 1 && minor_frac) {
+            /* pad with zeros to the same length, then compare digit strings */
+            size_t m = la > lb ? la : lb;
+            c = 0;
+            for (size_t i = 0; i < m && !c; i++) {
+                int x = i < la ? a[i] : '0', y = i < lb ? b[i] : '0';
+                c = x < y ? -1 : x > y;
+            }
+        } else {
+            int64_t x = 0, y = 0;
+            int okx = la == 0 || parse_int(a, la, &x, 0), oky = lb == 0 || parse_int(b, lb, &y, 0);
+            if (okx && oky) c = x < y ? -1 : x > y;
+            else c = str_casecmp(a, la, b, lb);
+        }
+        if (c) return c;
+        a = *ea ? ea + 1 : ea;
+        b = *eb ? eb + 1 : eb;
+    }
+    return 0;
+}
+
+/* the first 14 digits of a DMTF or ISO-8601 time */
+static void time_key(const char *s, char out[15]) {
+    int k = 0;
+    for (; *s && k < 14; s++)
+        if (*s >= '0' && *s <= '9') out[k++] = *s;
+        else if (*s == '.' || *s == '+' || *s == 'Z') break;
+    while (k < 14) out[k++] = '0';
+    out[14] = '\0';
+}
+
+static int cmp_kind(const char *s) {
+    static const char *const names[] = {"exists", "notExists", "equals", "notEquals", "less", "lessEqual",
+                                        "greater", "greaterEqual", "like", "notLike"};
+    if (!s) return K_NONE;
+    for (int i = 0; i < 10; i++)
+        if (tsq_ascii_casecmp(s, names[i]) == 0) return i;
+    if (tsq_ascii_casecmp(s, "nonExists") == 0) return K_NOTEXISTS; /* the SDK's registry spelling */
+    return K_NONE;
+}
+
+/* ------------------------------------------------------------------ compiling */
+
+typedef const char *(*getv_fn)(const void *src, const char *name, uint32_t *len);
+
+typedef struct comp {
+    cop *ops;
+    size_t n, cap;
+    cop local[32];
+    tsq_ctx *ctx;
+    tsq_error *err;
+} comp;
+
+static cop *emit(comp *k) {
+    if (k->n == k->cap) {
+        size_t nc = k->cap * 2;
+        cop *v;
+        if (k->ops == k->local) {
+            v = tsq_ctx_alloc(k->ctx, NULL, 0, nc * sizeof *v);
+            if (v) memcpy(v, k->local, k->n * sizeof *v);
+        } else {
+            v = tsq_ctx_alloc(k->ctx, k->ops, k->cap * sizeof *v, nc * sizeof *v);
+        }
+        if (!v) return NULL;
+        k->ops = v;
+        k->cap = nc;
+    }
+    cop *o = &k->ops[k->n++];
+    memset(o, 0, sizeof *o);
+    return o;
+}
+
+static sv get(getv_fn g, const void *src, const char *name) {
+    sv r;
+    r.s = g(src, name, &r.len);
+    return r;
+}
+
+static tsq_status bad_op(comp *k, const char *cls, sv op) {
+    return tsq_err(k->err, TSQ_EINVAL, "unknown operator '%s' in a %s condition", op.s ? op.s : "", cls);
+}
+
+static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, const void *src, int ignore) {
+    tsq_cls_id id = tsq_cls_of(cls);
+    sv op = get(g, src, "Operator");
+    switch (id) {
+    case CLS_VARIABLE:
+        o->kind = O_VAR;
+        o->a = get(g, src, "Variable");
+        o->b = get(g, src, "Value");
+        if (!o->a.s || !o->a.len) return tsq_err(k->err, TSQ_EINVAL, "a variable condition without a variable name");
+        o->hash = tsq_name_hash(o->a.s, o->a.len);
+        if ((o->cmp = (uint8_t)cmp_kind(op.s)) == K_NONE) return bad_op(k, "variable", op);
+        if (!o->b.s) o->b.s = "";
+        if (parse_int(o->b.s, o->b.len, &o->ival, 0)) o->flags |= OF_INT;
+        return TSQ_OK;
+    case CLS_WMI:
+        o->kind = O_WMI;
+        o->a = get(g, src, "Namespace");
+        o->b = get(g, src, "Query");
+        if (!o->a.s || !o->a.len) o->a.s = "root\\cimv2";
+        if (!o->b.s) return tsq_err(k->err, TSQ_EINVAL, "a wmi condition without a query");
+        if (ignore) o->flags |= OF_IGNORE;
+        return TSQ_OK;
+    case CLS_FILE:
+    case CLS_FOLDER: {
+        o->kind = id == CLS_FILE ? O_FILE : O_FOLDER;
+        o->a = get(g, src, "Path");
+        if (!o->a.s) return tsq_err(k->err, TSQ_EINVAL, "a %s condition without a path", id == CLS_FILE ? "file" : "folder");
+        o->cmp = o->cmp2 = K_NONE;
+        if (id == CLS_FILE && (o->b = get(g, src, "Version")).s && o->b.len) {
+            sv vop = get(g, src, "VersionOperator");
+            if (!vop.s) vop = op;
+            if ((o->cmp = (uint8_t)cmp_kind(vop.s)) < K_EQ || o->cmp > K_GE) return bad_op(k, "file version", vop);
+        } else {
+            o->b.s = NULL;
+        }
+        if ((o->c = get(g, src, "DateTime")).s && o->c.len) {
+            sv dop = get(g, src, "DateTimeOperator");
+            if ((o->cmp2 = (uint8_t)cmp_kind(dop.s)) < K_EQ || o->cmp2 > K_GE) return bad_op(k, "date and time", dop);
+        } else {
+            o->c.s = NULL;
+        }
+        return TSQ_OK;
+    }
+    case CLS_REGISTRY:
+        o->kind = O_REG;
+        o->a = get(g, src, "KeyPath");
+        o->b = get(g, src, "Value");
+        o->c = get(g, src, "Type");
+        o->d = get(g, src, "Data");
+        if (!o->a.s) return tsq_err(k->err, TSQ_EINVAL, "a registry condition without a key path");
+        if (!o->b.s) o->b.s = "";
+        if (!o->d.s) o->d.s = "";
+        if ((o->cmp = (uint8_t)cmp_kind(op.s)) == K_NONE || o->cmp >= K_LIKE) return bad_op(k, "registry", op);
+        return TSQ_OK;
+    case CLS_SOFTWARE: {
+        o->kind = O_SW;
+        sv pc = get(g, src, "ProductCode"), uc = get(g, src, "UpgradeCode");
+        if (op.s && tsq_ascii_casecmp(op.s, "AnyVersion") == 0) {
+            o->flags |= OF_ANY;
+            if (uc.s && uc.len) o->a = uc;
+            else o->a = pc, o->flags &= (uint8_t)~OF_ANY;
+        } else if (op.s && tsq_ascii_casecmp(op.s, "ThisVersion") == 0) {
+            o->a = pc;
+            o->b = get(g, src, "Version");
+        } else {
+            return bad_op(k, "software", op);
+        }
+        if (!o->a.s || !o->a.len) return tsq_err(k->err, TSQ_EINVAL, "a software condition without a product or upgrade code");
+        return TSQ_OK;
+    }
+    case CLS_OS:
+        o->kind = O_OS;
+        o->a = get(g, src, "Architecture");
+        o->b = get(g, src, "Version");
+        if ((o->cmp = (uint8_t)cmp_kind(op.s)) < K_EQ || o->cmp > K_GE) return bad_op(k, "os", op);
+        return TSQ_OK;
+    default:
+        return tsq_err(k->err, TSQ_EINVAL, "unknown condition class '%s'", cls);
+    }
+}
+
+/* --- from a tsq_cond */
+
+static const char *cond_get(const void *src, const char *name, uint32_t *len) {
+    const tsq_kv *kv = tsq_kvs_find(&((const tsq_cond *)src)->values, name);
+    *len = kv ? (uint32_t)kv->len : 0;
+    return kv ? kv->value : NULL;
+}
+
+static tsq_status compile_cond(comp *k, const tsq_cond *c, int depth) {
+    if (depth > (int)k->ctx->limits.max_cond_depth)
+        return tsq_err(k->err, TSQ_ELIMIT, "condition nesting exceeds %u levels", (unsigned)k->ctx->limits.max_cond_depth);
+    size_t at = k->n;
+    cop *o = emit(k);
+    if (!o) return tsq_err(k->err, TSQ_ENOMEM, "out of memory");
+    o->src = c;
+    tsq_status st = TSQ_OK;
+    switch (c->kind) {
+    case TSQ_C_EXPRESSION: {
+        const tsq_kv *ig = tsq_kvs_find(&c->attrs, "ignoreQueryFailure");
+        st = compile_leaf(k, o, c->cls ? c->cls : "", cond_get, c, ig && tsq_ascii_casecmp(ig->value, "true") == 0);
+        break;
+    }
+    default:
+        o->kind = c->kind == TSQ_C_OR || c->kind == TSQ_C_OSGROUP ? O_OR : c->kind == TSQ_C_NOT ? O_NOT : O_AND;
+        if (c->kind == TSQ_C_CONDITION) o->flags |= OF_TOP;
+        for (size_t i = 0; i < c->nops && !st; i++) st = compile_cond(k, c->ops[i], depth + 1);
+        break;
+    }
+    k->ops[at].end = (uint32_t)k->n;
+    return st;
+}
+
+/* --- from the XML of a step: no copies, the program points into the nodes */
+
+static const char *xml_get(const void *src, const char *name, uint32_t *len) {
+    const tsq_node *e = src;
+    const char *nm = e->ctx->atom[A_name];
+    for (const tsq_node *v = tsq_elem_first(e); v; v = tsq_elem_next(v)) {
+        const char *x = tsq_attr_get(v, nm);
+        if (x && strcmp(x, name) == 0) {
+            *len = v->text ? v->text_len : 0;
+            return v->text ? v->text : "";
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+static tsq_status compile_xml(comp *k, const tsq_node *e, int depth, int top) {
+    tsq_ctx *ctx = k->ctx;
+    const char **atom = ctx->atom;
+    if (depth > (int)ctx->limits.max_cond_depth)
+        return tsq_err(k->err, TSQ_ELIMIT, "condition nesting exceeds %u levels", (unsigned)ctx->limits.max_cond_depth);
+    size_t at = k->n;
+    cop *o = emit(k);
+    if (!o) return tsq_err(k->err, TSQ_ENOMEM, "out of memory");
+    tsq_status st = TSQ_OK;
+    const char *type = tsq_attr_get(e, atom[A_type]);
+    if (top) {
+        o->kind = O_AND;
+        o->flags = OF_TOP;
+    } else if (e->name == atom[A_expression]) {
+        const char *ig = tsq_attr_get(e, tsq_intern(ctx, "ignoreQueryFailure"));
+        st = compile_leaf(k, o, type ? type : "", xml_get, e, ig && tsq_ascii_casecmp(ig, "true") == 0);
+        k->ops[at].end = (uint32_t)k->n;
+        return st;
+    } else if (e->name == atom[A_operator]) {
+        if (type && tsq_ascii_casecmp(type, "and") == 0) o->kind = O_AND;
+        else if (type && tsq_ascii_casecmp(type, "or") == 0) o->kind = O_OR;
+        else if (type && tsq_ascii_casecmp(type, "not") == 0) o->kind = O_NOT;
+        else return tsq_err(k->err, TSQ_EPARSE, "unknown condition operator type '%s' (expected and, or, not)", type ? type : "");
+    } else if (e->name == atom[A_osConditionGroup]) {
+        o->kind = O_OR;
+    } else if (e->name == atom[A_osExpressionGroup]) {
+        o->kind = O_AND;
+    } else {
+        return tsq_err(k->err, TSQ_EPARSE, "unexpected <%s> in a condition", e->name);
+    }
+    for (const tsq_node *c = tsq_elem_first(e); c && !st; c = tsq_elem_next(c))
+        if (c->name != atom[A_platformKey]) st = compile_xml(k, c, depth + 1, 0);
+    k->ops[at].end = (uint32_t)k->n;
+    return st;
+}
+
+static struct tsq_cprog *finish(comp *k, tsq_status st) {
+    struct tsq_cprog *p = NULL;
+    if (!st) {
+        p = tsq_ctx_alloc(k->ctx, NULL, 0, sizeof *p + k->n * sizeof(cop));
+        if (p) {
+            p->n = k->n;
+            memcpy(p->ops, k->ops, k->n * sizeof(cop));
+        } else {
+            tsq_err(k->err, TSQ_ENOMEM, "out of memory");
+        }
+    }
+    if (k->ops != k->local) tsq_ctx_alloc(k->ctx, k->ops, k->cap * sizeof(cop), 0);
+    return p;
+}
+
+static void comp_init(comp *k, tsq_ctx *ctx, tsq_error *err) {
+    k->ops = k->local;
+    k->n = 0;
+    k->cap = sizeof k->local / sizeof k->local[0];
+    k->ctx = ctx;
+    k->err = err;
+}
+
+static void prog_free(tsq_ctx *ctx, struct tsq_cprog *p) {
+    if (p) tsq_ctx_alloc(ctx, p, sizeof *p + p->n * sizeof(cop), 0);
+}
+
+/* ------------------------------------------------------------------ running */
+
+typedef struct ev {
+    tsq_env *env;
+    const tsq_provider *prov;
+    tsq_trace_fn trace;
+    void *tud;
+    tsq_error *err;
+    tsq_ctx *ctx;
+    tsq_buf x1, why, text;
+} ev;
+
+static const char *expand(ev *e, sv s) { return tsq_env_expand(e->env, s.s, &e->x1); }
+
+static void why(ev *e, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#include <stdarg.h>
+static void why(ev *e, const char *fmt, ...) {
+    if (!e->trace) return;
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    e->why.len = 0;
+    tsq_buf_adds(&e->why, tmp);
+}
+
+static tsq_status no_fact(ev *e, const char *what, const char *detail) {
+    return tsq_err(e->err, TSQ_EFACT, "%s %s is not described", what, detail);
+}
+
+static int eval_var(ev *e, const cop *o) {
+    size_t vl = 0;
+    const char *v = tsq_env_lookup(e->env, o->a.s, o->a.len, o->hash, &vl);
+    int r;
+    if (o->cmp == K_EXISTS || o->cmp == K_NOTEXISTS) {
+        r = (v != NULL) == (o->cmp == K_EXISTS);
+    } else {
+        const char *s = v ? v : "";
+        switch (o->cmp) {
+        case K_EQ: r = vl == o->b.len && str_casecmp(s, vl, o->b.s, o->b.len) == 0; break;
+        case K_NE: r = !(vl == o->b.len && str_casecmp(s, vl, o->b.s, o->b.len) == 0); break;
+        case K_LIKE: r = like(s, vl, o->b.s, o->b.len); break;
+        case K_NOTLIKE: r = !like(s, vl, o->b.s, o->b.len); break;
+        default: {
+            int64_t x;
+            int c;
+            if ((o->flags & OF_INT) && parse_int(s, vl, &x, 0)) c = x < o->ival ? -1 : x > o->ival;
+            else c = str_casecmp(s, vl, o->b.s, o->b.len);
+            r = apply(o->cmp, c);
+        }
+        }
+    }
+    if (e->trace) {
+        if (v) why(e, "%s is \"%.*s\"", o->a.s, (int)(vl > 200 ? 200 : vl), v);
+        else why(e, "variable %s undefined", o->a.s);
+    }
+    return r;
+}
+
+static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
+    const tsq_provider *p = e->prov;
+    tsq_status st;
+    switch (o->kind) {
+    case O_VAR:
+        *res = eval_var(e, o);
+        return TSQ_OK;
+    case O_WMI: {
+        const char *q = expand(e, o->b);
+        long rows = 0;
+        if (!p || !p->wmi || (st = p->wmi(p->ud, o->a.s, q, &rows)) == TSQ_EFACT) return no_fact(e, "wmi query", q);
+        if (st) return tsq_err(e->err, st, "wmi query %s failed", q);
+        if (rows < 0) {
+            if (!(o->flags & OF_IGNORE))
+                return tsq_err(e->err, TSQ_EFACT, "wmi query %s failed (ignoreQueryFailure is not set)", q);
+            why(e, "query failed (ignored)");
+            *res = 0;
+            return TSQ_OK;
+        }
+        why(e, "%ld rows", rows);
+        *res = rows > 0;
+        return TSQ_OK;
+    }
+    case O_FILE:
+    case O_FOLDER: {
+        const char *path = expand(e, o->a);
+        const char *what = o->kind == O_FILE ? "file" : "folder";
+        tsq_file_fact f;
+        memset(&f, 0, sizeof f);
+        tsq_status (*cb)(void *, const char *, tsq_file_fact *) = p ? (o->kind == O_FILE ? p->file : p->folder) : NULL;
+        if (!cb || (st = cb(p->ud, path, &f)) == TSQ_EFACT) return no_fact(e, what, path);
+        if (st) return tsq_err(e->err, st, "%s %s could not be examined", what, path);
+        if (!f.exists) {
+            why(e, "%s not found", what);
+            *res = 0;
+            return TSQ_OK;
+        }
+        *res = 1;
+        if (o->b.s) {
+            if (!f.version) return tsq_err(e->err, TSQ_EFACT, "the version of file %s is not described", path);
+            *res = apply(o->cmp, version_cmp(f.version, o->b.s, 0));
+            why(e, "version %s", f.version);
+        }
+        if (*res && o->c.s) {
+            if (!f.datetime) return tsq_err(e->err, TSQ_EFACT, "the date and time of %s %s is not described", what, path);
+            char x[15], y[15];
+            time_key(f.datetime, x);
+            time_key(o->c.s, y);
+            *res = apply(o->cmp2, strcmp(x, y));
+            why(e, "modified %s", f.datetime);
+        }
+        if (!o->b.s && !o->c.s) why(e, "%s exists", what);
+        return TSQ_OK;
+    }
+    case O_REG: {
+        const char *key = expand(e, o->a);
+        tsq_reg_fact f;
+        memset(&f, 0, sizeof f);
+        if (!p || !p->registry || (st = p->registry(p->ud, key, o->b.s, &f)) == TSQ_EFACT) {
+            tsq_buf_init(&e->text, e->ctx);
+            return tsq_err(e->err, TSQ_EFACT, "registry value %s\\%s is not described", key, o->b.s);
+        }
+        if (st) return tsq_err(e->err, st, "registry key %s could not be read", key);
+        if (o->cmp == K_EXISTS || o->cmp == K_NOTEXISTS) {
+            int ex = f.exists && (!o->c.s || !o->c.len || (f.type && tsq_ascii_casecmp(f.type, o->c.s) == 0));
+            *res = ex == (o->cmp == K_EXISTS);
+            why(e, f.exists ? "value exists as %s" : "value not found", f.type ? f.type : "?");
+            return TSQ_OK;
+        }
+        if (!f.exists) {
+            why(e, "value not found");
+            *res = 0;
+            return TSQ_OK;
+        }
+        const char *d = f.data ? f.data : "";
+        int64_t x, y;
+        int c = parse_int(d, strlen(d), &x, 1) && parse_int(o->d.s, o->d.len, &y, 1) ? (x < y ? -1 : x > y)
+                                                                                  : str_casecmp(d, strlen(d), o->d.s, o->d.len);
+        *res = apply(o->cmp, c);
+        why(e, "data is \"%s\"", d);
+        return TSQ_OK;
+    }
+    case O_SW: {
+        int installed = 0;
+        const char *ver = NULL;
+        int up = (o->flags & OF_ANY) != 0;
+        if (!p || !p->software || (st = p->software(p->ud, o->a.s, up, &installed, &ver)) == TSQ_EFACT)
+            return no_fact(e, up ? "software with upgrade code" : "software", o->a.s);
+        if (st) return tsq_err(e->err, st, "software %s could not be examined", o->a.s);
+        *res = installed != 0;
+        if (*res && o->b.s && o->b.len && ver) *res = version_cmp(ver, o->b.s, 0) == 0;
+        why(e, installed ? "installed%s%s" : "not installed", ver && installed ? ", version " : "", ver && installed ? ver : "");
+        return TSQ_OK;
+    }
+    case O_OS: {
+        size_t al = 0, vl = 0;
+        const char *arch = tsq_env_lookup(e->env, "Architecture", 12, tsq_name_hash("Architecture", 12), &al);
+        const char *ver = tsq_env_lookup(e->env, "OSCurrentVersion", 16, tsq_name_hash("OSCurrentVersion", 16), &vl);
+        if (!arch) return tsq_err(e->err, TSQ_EFACT, "the os architecture is not described (variable Architecture)");
+        if (!ver) return tsq_err(e->err, TSQ_EFACT, "the os version is not described (variable OSCurrentVersion)");
+        *res = (!o->a.s || !o->a.len || str_casecmp(arch, al, o->a.s, o->a.len) == 0) &&
+               (!o->b.s || apply(o->cmp, version_cmp(ver, o->b.s, 1)));
+        why(e, "os %s %s", arch, ver);
+        return TSQ_OK;
+    }
+    default:
+        return tsq_err(e->err, TSQ_EINVAL, "bad condition program");
+    }
+}
+
+static void emit_trace(ev *e, const cop *o, int depth, int r, const char *reason) {
+    tsq_trace_entry t;
+    t.depth = depth;
+    t.result = r;
+    t.operand = o->src ? tsq_cond_to_text(o->src, &e->text) : "";
+    if (!t.operand) t.operand = "";
+    t.why = reason ? reason : e->why.data ? e->why.data : "";
+    e->trace(e->tud, &t);
+}
+
+/* Operators short-circuit: conditions have no side effects (conditions.md §3). */
+static tsq_status run(ev *e, const cop *ops, uint32_t i, int depth, int *res) {
+    const cop *o = &ops[i];
+    if (o->kind > O_NOT) {
+        tsq_status st = eval_leaf(e, o, res);
+        if (!st && e->trace) emit_trace(e, o, depth, *res, NULL);
+        return st;
+    }
+    /* and: all hold; or: one holds; not: none holds */
+    int want_stop = o->kind == O_AND ? 0 : 1, r = o->kind == O_OR ? 0 : 1;
+    int child_depth = (o->flags & OF_TOP) ? depth : depth + 1;
+    for (uint32_t j = i + 1; j < o->end; j = ops[j].end) {
+        int x;
+        tsq_status st = run(e, ops, j, child_depth, &x);
+        if (st) return st;
+        if (x == want_stop) {
+            r = o->kind == O_OR;
+            break;
+        }
+    }
+    *res = r;
+    if (e->trace && !(o->flags & OF_TOP))
+        emit_trace(e, o, depth, r,
+                   o->kind == O_AND ? (r ? "all operands hold" : "an operand is false")
+                   : o->kind == O_OR ? (r ? "an operand holds" : "no operand holds")
+                                     : (r ? "no operand holds" : "an operand holds"));
+    return TSQ_OK;
+}
+
+static tsq_status run_prog(const struct tsq_cprog *p, tsq_env *env, int *result, tsq_trace_fn trace, void *ud,
+                           tsq_error *err) {
+    ev e;
+    e.env = env;
+    e.prov = tsq_env_provider(env);
+    e.trace = trace;
+    e.tud = ud;
+    e.err = err;
+    e.ctx = tsq_env_ctx(env);
+    tsq_buf_init(&e.x1, e.ctx);
+    tsq_buf_init(&e.why, e.ctx);
+    tsq_buf_init(&e.text, e.ctx);
+    int r = 1;
+    tsq_status st = p->n ? run(&e, p->ops, 0, 1, &r) : TSQ_OK;
+    if (!st && (e.x1.failed || e.why.failed || e.text.failed)) st = tsq_err(err, TSQ_ENOMEM, "out of memory");
+    tsq_buf_free(&e.x1);
+    tsq_buf_free(&e.why);
+    tsq_buf_free(&e.text);
+    *result = st ? 0 : r;
+    return st;
+}
+
+/* ------------------------------------------------------------------ public */
+
+tsq_status tsq_cond_eval(const tsq_cond *c, tsq_env *env, int *result, tsq_trace_fn trace, void *trace_ud,
+                         tsq_error *err) {
+    if (!c || !env || !result) return tsq_err(err, TSQ_EINVAL, "condition, environment and result must not be null");
+    *result = 0;
+    comp k;
+    comp_init(&k, c->ctx, err);
+    tsq_status st;
+    if (c->kind == TSQ_C_CONDITION) {
+        st = compile_cond(&k, c, 0);
+    } else { /* an operand alone: the only operand of a condition */
+        cop *top = emit(&k);
+        top->kind = O_AND;
+        top->flags = OF_TOP;
+        st = compile_cond(&k, c, 1);
+        k.ops[0].end = (uint32_t)k.n;
+    }
+    struct tsq_cprog *p = finish(&k, st);
+    if (!p) return err ? err->code : TSQ_ENOMEM;
+    st = run_prog(p, env, result, trace, trace_ud, err);
+    prog_free(c->ctx, p);
+    return st;
+}
+
+void tsq_ccache_free(tsq_ctx *ctx, struct tsq_ccache *cc) {
+    if (!cc) return;
+    prog_free(ctx, cc->prog);
+    tsq_cond_free(cc->cond);
+    tsq_strfree(ctx, cc->message);
+    tsq_ctx_alloc(ctx, cc, sizeof *cc, 0);
+}
+
+static struct tsq_ccache *cache_of(const tsq_node *n) {
+    if (n->cc) return n->cc;
+    tsq_ctx *ctx = n->ctx;
+    struct tsq_ccache *cc = tsq_ctx_alloc(ctx, NULL, 0, sizeof *cc);
+    if (!cc) return NULL;
+    memset(cc, 0, sizeof *cc);
+    const tsq_node *e = tsq_cond_elem(n);
+    if (e) {
+        tsq_error err;
+        comp k;
+        comp_init(&k, ctx, &err);
+        tsq_status st = compile_xml(&k, e, 0, 1);
+        cc->prog = finish(&k, st);
+        if (cc->prog) {
+            cc->state = CC_PROG;
+        } else {
+            cc->state = CC_BAD;
+            cc->code = err.code;
+            cc->message = tsq_strndup(ctx, err.message, strlen(err.message));
+        }
+    }
+    ((tsq_node *)n)->cc = cc; /* a cache: logically const */
+    return cc;
+}
+
+tsq_status tsq_node_eval_condition(const tsq_node *n, tsq_env *env, int *result, tsq_trace_fn trace, void *trace_ud,
+                                   tsq_error *err) {
+    if (!n || !env || !result) return tsq_err(err, TSQ_EINVAL, "step, environment and result must not be null");
+    *result = 1;
+    if (n->type != N_GROUP && n->type != N_ACTION) return TSQ_OK;
+    struct tsq_ccache *cc = cache_of(n);
+    if (!cc) return tsq_err(err, TSQ_ENOMEM, "out of memory");
+    tsq_status st;
+    if (cc->state == CC_NONE) return TSQ_OK;
+    if (cc->state == CC_BAD) {
+        st = tsq_err(err, cc->code, "%s", cc->message ? cc->message : "the condition can not be read");
+    } else if (trace) { /* traces name each operand: evaluate the parsed tree */
+        if (!cc->cond) tsq_cond_from_xml(n->ctx, tsq_cond_elem(n), &cc->cond, NULL);
+        st = cc->cond ? tsq_cond_eval(cc->cond, env, result, trace, trace_ud, err)
+                      : run_prog(cc->prog, env, result, trace, trace_ud, err);
+    } else {
+        st = run_prog(cc->prog, env, result, NULL, NULL, err);
+    }
+    if (st) {
+        *result = 0;
+        tsq_err_step(err, n);
+    }
+    return st;
+}
