@@ -80,6 +80,10 @@ int tsq_success_codes_ok(const char *s, size_t len);
 const char *tsq_cmd_template(const tsq_node *n, const tsq_class *c);
 /* Renders tpl with the values stored on n (xml-format.md 3.2) into b (appended). */
 void tsq_cmd_render(const tsq_node *n, const tsq_class *c, const char *tpl, tsq_buf *b);
+/* Whether n's command text follows its properties: always in a ConfigMgr (3.10)
+ * document or a new step; in an MDT (3.00) document, which often carries its own command
+ * (cscript ...), only when the stored text is the template's rendering. */
+int tsq_cmd_generated(const tsq_node *n, const tsq_class *c);
 /* Regenerates the <action> text of a catalogued step from its properties. */
 tsq_status tsq_cmd_update(tsq_node *n, const tsq_class *c);
 

@@ -114,6 +114,20 @@ tsq_status tsq_cmd_update(tsq_node *n, const tsq_class *c) {
     return st;
 }
 
+int tsq_cmd_generated(const tsq_node *n, const tsq_class *c) {
+    const tsq_node *seq = tsq_node_sequence(n);
+    const char *ver = seq ? tsq_attr_get(seq, n->ctx->atom[A_version]) : NULL;
+    const char *tpl = tsq_cmd_template(n, c);
+    if (!seq || !ver || strcmp(ver, "3.10") == 0 || !tpl) return 1;
+    tsq_buf b;
+    tsq_buf_init(&b, n->ctx);
+    tsq_cmd_render(n, c, tpl, &b);
+    tsq_buf_add(&b, "", 0);
+    int same = !b.failed && strcmp(b.data, tsq_action_command(n)) == 0;
+    tsq_buf_free(&b);
+    return same;
+}
+
 /* ------------------------------------------------------------------ command text */
 
 const char *tsq_action_command(const tsq_node *n) {

@@ -30,6 +30,7 @@
  *    naming the fact; an unknown expression class or operator is TSQ_EINVAL. Never true. */
 #include "cond.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 
 enum { O_AND, O_OR, O_NOT, O_VAR, O_WMI, O_FILE, O_FOLDER, O_REG, O_SW, O_OS };
@@ -430,7 +431,6 @@ static void why(ev *e, const char *fmt, ...)
 #endif
     ;
 
-#include <stdarg.h>
 static void why(ev *e, const char *fmt, ...) {
     if (!e->trace) return;
     char tmp[1024];
@@ -534,7 +534,6 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
         tsq_reg_fact f;
         memset(&f, 0, sizeof f);
         if (!p || !p->registry || (st = p->registry(p->ud, key, o->b.s, &f)) == TSQ_EFACT) {
-            tsq_buf_init(&e->text, e->ctx);
             return tsq_err(e->err, TSQ_EFACT, "registry value %s\\%s is not described", key, o->b.s);
         }
         if (st) return tsq_err(e->err, st, "registry key %s could not be read", key);

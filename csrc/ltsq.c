@@ -881,12 +881,12 @@ static void cond_set(lua_State *L, tsq_cond *c, const char *name, const char *va
 static int l_variable(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     const char *op = luaL_checkstring(L, 2);
-    const char *value = lua_isnoneornil(L, 3) ? "" : value_text(L, 3, "the value");
+    const char *value = lua_isnoneornil(L, 3) ? NULL : value_text(L, 3, "the value");
     condbox *b = newcondbox(L);
     if (!(b->c = tsq_cond_new_expression(ltsq_context(L), "SMS_TaskSequence_VariableConditionExpression")))
         return luaL_error(L, "out of memory");
     cond_set(L, b->c, "Operator", op);
-    cond_set(L, b->c, "Value", value);
+    if (value) cond_set(L, b->c, "Value", value);
     cond_set(L, b->c, "Variable", name);
     return 1;
 }

@@ -196,7 +196,7 @@ static tsq_status value_text(const tsq_cprop *p, const char *name, const tsq_val
 /* Type, allowed values and the success-code syntax; *s may be replaced by the
  * catalogue's spelling of an allowed value. */
 static tsq_status check_value(const tsq_cprop *p, const char **s, size_t *len, tsq_error *err) {
-    if (p->pub.allowed) {
+    if (p->pub.allowed && *len) { /* "" stands for unset in MDT documents */
         size_t ml;
         const char *m = allowed_match(p->pub.allowed, *s, *len, &ml);
         if (!m) {
@@ -443,6 +443,11 @@ static tsq_status set_cprop(tsq_node *n, const tsq_class *c, const tsq_cprop *p,
     const char *s;
     size_t len;
     if ((st = value_text(p, name, v, num, &s, &len, err)) || (st = check_value(p, &s, &len, err))) return st;
+    if (p->pub.variable && p->attr >= 0 && !tsq_var_find(n, name)) {
+        /* the attribute alone stands for the value (MDT): an equal value changes nothing */
+        const char *a = tsq_attr_get(n, n->ctx->atom[p->attr]);
+        if (a && strlen(a) == len && memcmp(a, s, len) == 0) return TSQ_OK;
+    }
     if (p->pub.variable && (st = tsq_var_set(n, name, p->pub.variable, p->pub.hidden, s, len, changed))) return st;
     if (p->attr >= 0 && (st = set_attr_text(n, p->attr, s, len)))
         return st == TSQ_ELIMIT ? tsq_err(err, st, "%s is too long", name) : st;
@@ -469,8 +474,9 @@ tsq_status tsq_prop_set(tsq_node *n, const char *name, const tsq_value *v, tsq_e
         if ((st = tsq_var_set(n, name, name, 0, s, len, &changed))) return step_err(err, n, st);
         return TSQ_OK;
     }
+    int gen = c && tsq_cmd_generated(n, c);
     if ((st = set_cprop(n, c, p, v, &changed, err))) return step_err(err, n, st);
-    if (changed && c && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
+    if (changed && gen && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
     return TSQ_OK;
 }
 
@@ -569,6 +575,7 @@ tsq_status tsq_prop_object_set(tsq_node *n, const char *prop, size_t index, cons
     if (!field || !v) return tsq_err(err, TSQ_EINVAL, "no field name or value given");
     tsq_status st = object_field(n, prop, index, field, &c, &p, &f, pname, sizeof pname, err);
     if (st) return st;
+    int gen = tsq_cmd_generated(n, c);
     if (v->type == TSQ_V_NIL) {
         remove_var(n, pname, &changed);
     } else {
@@ -576,7 +583,7 @@ tsq_status tsq_prop_object_set(tsq_node *n, const char *prop, size_t index, cons
         snprintf(vname, sizeof vname, "%s%zu%s", p->pub.variable, index, f->pub.name);
         if ((st = tsq_var_set(n, pname, vname, 0, s, len, &changed))) return step_err(err, n, st);
     }
-    if (changed && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
+    if (changed && gen && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
     return TSQ_OK;
 }
 
@@ -587,8 +594,9 @@ tsq_status tsq_prop_object_resize(tsq_node *n, const char *prop, size_t count, t
     tsq_status st = object_field(n, prop, 0, NULL, &c, &p, &f, NULL, 0, err);
     if (st) return st;
     if (count > 100000) return tsq_err(err, TSQ_ELIMIT, "%s can hold at most 100000 elements", prop);
+    int gen = tsq_cmd_generated(n, c);
     if ((st = resize_objects(n, c, p, count, 0, &changed))) return step_err(err, n, st);
-    if (changed && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
+    if (changed && gen && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
     return TSQ_OK;
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lauxlib.h"
@@ -60,9 +61,22 @@ static int host_isatty(lua_State *L) {
     return 1;
 }
 
+/* host.mode(path) -> permission bits, or nil, message. */
+static int host_mode(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    return 1;
+}
+
 /* What the host offers its scripts beyond the module ("tasksequence.host"). */
 static int luaopen_host(lua_State *L) {
-    static const luaL_Reg fns[] = {{"isatty", host_isatty}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"isatty", host_isatty}, {"mode", host_mode}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushstring(L, TSQ_VERSION);
     lua_setfield(L, -2, "version");

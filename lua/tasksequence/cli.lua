@@ -21,6 +21,16 @@ local function isatty(fd)
   return false
 end
 
+-- Permission bits of a file (nil when unknown).
+local function file_mode(path)
+  local ok, host = pcall(require, "tasksequence.host")
+  if ok and host.mode then return host.mode(path) end
+  local p = io.popen("stat -c %a " .. string.format("%q", path):gsub("%$", "\\$"):gsub("`", "\\`") .. " 2>/dev/null")
+  local m = p and p:read("l")
+  if p then p:close() end
+  return m and tonumber(m, 8)
+end
+
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
@@ -523,6 +533,11 @@ function cli.apply_one(fn, path, opts)
     if before then res.diff = diff.format(diff.compare(before, seq), "  ") end
   end
   if opts.dry_run then return res end
+  local mode = file_mode(path)
+  if mode and mode & 146 == 0 then -- 0222: nobody may write it
+    res.status, res.message = "failed", "read-only file, left unchanged"
+    return res
+  end
   if opts.backup then
     local f, ferr = io.open(path .. opts.backup, "wb")
     local wok = f and f:write(old)

@@ -31,7 +31,13 @@ end
 
 -- Direct child steps of a group or sequence, in order.
 function query.children(group)
-  local out, d = {}, depth_of(group)
+  local out = {}
+  local ok, has = pcall(function() return group.children end)
+  if ok and type(has) == "function" then
+    for c in group:children() do out[#out + 1] = c end
+    return out
+  end
+  local d = depth_of(group)
   for s in group:steps() do
     if depth_of(s) == d + 1 then out[#out + 1] = s end
   end
@@ -260,15 +266,26 @@ end
 -- ------------------------------------------------------------------ install
 
 local STEP_METHODS = { "insert_before", "insert_after", "move_up", "move_down", "move_to", "replace", "unwrap" }
-local GROUP_METHODS = { "find", "rename", "set_all" }
+local GROUP_METHODS = { "find", "rename", "set_all", "to_lua" }
 
-local function extend(mt, names)
+function query.to_lua(seq)
+  if seq.kind ~= "sequence" and seq.parent ~= nil then error("to_lua: a sequence expected", 2) end
+  return require("tasksequence.to_lua").from_xml(seq:to_xml())
+end
+
+-- Adds the methods the binding does not have itself (find is always ours).
+local function extend(mt, names, sample)
   if not mt or mt.__tsq_query then return end
   local methods = {}
-  for _, n in ipairs(names) do methods[n] = query[n] end
+  for _, n in ipairs(names) do
+    local ok, v = pcall(function() return sample[n] end)
+    if n == "find" or not (ok and type(v) == "function") then methods[n] = query[n] end
+  end
   local old = mt.__index
   if type(old) == "table" then
-    for k, f in pairs(methods) do old[k] = f end
+    for k, f in pairs(methods) do
+      if k == "find" or rawget(old, k) == nil then old[k] = f end
+    end
   else
     mt.__index = function(self, k)
       local f = methods[k]
@@ -296,7 +313,7 @@ function query.install(ts)
     local mt = getmetatable(s)
     if type(mt) == "table" and not seen[mt] then
       seen[mt] = true
-      extend(mt, all)
+      extend(mt, all, s)
     end
   end
   ts.wrap = ts.wrap or function(steps, name) return query.wrap(ts, steps, name) end

@@ -167,7 +167,10 @@ M.builder = setmetatable(B, { __index = function(_, k)
   if type(k) == "string" and k:match("^%u") then
     local ok, mod = pcall(ts_real)
     local v
-    if ok then v = mod[k] end
+    if ok then
+      local okv, val = pcall(function() return mod[k] end)
+      if okv then v = val end
+    end
     if v ~= nil and type(v) ~= "function" then return v end
     -- a class constructor by short name: ts.RunCommandLine "Name" { ... }
     return function(name) return B.action("SMS_TaskSequence_" .. k .. "Action")(name) end
@@ -423,13 +426,12 @@ end
 -- ------------------------------------------------------------------ script writing
 
 local function lstr(s)
-  if s:find("[%c]") and s:find("[^\n\t%C]") == nil and false then return "" end
   if s:find("[\r%z\1-\8\11\12\14-\31]") then
     return (string.format("%q", s):gsub("\\\n", "\\n"))
   end
   if not s:find("[\n\"\\]") then return '"' .. s .. '"' end
   local eq = ""
-  while s:find("]" .. eq .. "]", 1, true) do eq = eq .. "=" end
+  while s:find("]" .. eq .. "]", 1, true) or s:sub(-#eq - 1) == "]" .. eq do eq = eq .. "=" end
   local lead = s:sub(1, 1) == "\n" and "\n" or ""
   return "[" .. eq .. "[" .. lead .. s .. "]" .. eq .. "]"
 end
@@ -635,7 +637,8 @@ emit_step = function(el, src, L, depth, pad)
   if not lines then return raw_of(el, src) end
   local text = join(head, lines, pad)
   -- the check: the builder must give back this very element
-  local chunk = load("return " .. text, "=step", "t", { ts = B })
+  local chunk, lerr = load("return " .. text, "=step", "t", { ts = B })
+  if not chunk then error("to_lua produced a script it can not load: " .. lerr .. "\n" .. text) end
   local ok, same = pcall(function()
     local d = chunk()
     local out = {}

@@ -1,0 +1,242 @@
+-- tasksequence: ConfigMgr / MDT task sequences from Lua.
+--
+--   local ts = require "tasksequence"
+--   local seq = ts.sequence "Deploy" {
+--     ts.group "Prepare" {
+--       ts.RunCommandLine "Say hello" { CommandLine = "cmd /c echo hello" },
+--     },
+--   }
+--
+-- Everything of tasksequence.core is re-exported; this file adds the declarative
+-- constructors (one per catalogued action class, generated from the catalogue) and the
+-- selector methods of tasksequence.query.
+local core = require "tasksequence.core"
+
+local M = {}
+for k, v in pairs(core) do M[k] = v end
+M.core = core
+
+local step_mt = getmetatable(core.new_group(""))
+local is_step, is_condition = core.is_step, core.is_condition
+
+-- ------------------------------------------------------------------ catalogue
+
+local classes, by_name = {}, {}
+for _, c in ipairs(core.classes()) do
+  if c.display then -- action classes; the base class and embedded helpers have no display name
+    classes[#classes + 1] = c
+    by_name[c.name], by_name[c.short_name] = c, c
+  end
+end
+M.action_classes = classes
+
+local function distance(a, b)
+  a, b = a:lower(), b:lower()
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function suggest(name)
+  local best, bd = nil, math.huge
+  for _, c in ipairs(classes) do
+    for _, n in ipairs { c.short_name, c.name } do
+      local d = distance(name, n)
+      if d < bd then best, bd = c.short_name, d end
+    end
+  end
+  if best and bd <= math.max(2, #name // 3) then return (" (did you mean '%s'?)"):format(best) end
+  return ""
+end
+
+-- ------------------------------------------------------------------ declarative application
+
+local function where(step)
+  return tostring(step)
+end
+
+-- Applies a constructor table to step: string keys are properties (same rules as
+-- assignment), the array part are children. Raises at `level` naming the step.
+local function set(step, k, v) step[k] = v end
+
+local function name_first(a, b)
+  if a == "Name" then return b ~= "Name" end
+  if b == "Name" then return false end
+  return a < b
+end
+
+local function fail(step, err, level)
+  local msg = tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^bad argument #%d+ to '[^']*' %((.*)%)$", "%1")
+  local w = where(step)
+  if msg:sub(1, #w) ~= w then msg = w .. ": " .. msg end
+  error(msg, level + 1)
+end
+
+local function apply(step, t, level)
+  level = level + 1
+  if type(t) ~= "table" then
+    error(("%s: table expected, got %s"):format(where(step), type(t)), level)
+  end
+  local n = #t
+  local keys, nk = nil, 0
+  for k in next, t do
+    if type(k) == "string" then
+      nk = nk + 1
+      if keys then keys[nk] = k else keys = { k } end
+    elseif math.type(k) ~= "integer" or k < 1 or k > n then
+      error(("%s: bad key %s in constructor table"):format(where(step), tostring(k)), level)
+    end
+  end
+  if nk > 1 then table.sort(keys, name_first) end
+  for i = 1, nk do
+    local k = keys[i]
+    local ok, err = pcall(set, step, k, t[k])
+    if not ok then fail(step, err, level) end
+  end
+  for i = 1, n do
+    local child = t[i]
+    if not is_step(child) then
+      error(("%s: item %d is not a step (got %s)"):format(where(step), i, is_condition(child) and "a condition" or type(child)), level)
+    end
+    local ok, err = pcall(step.add, step, child)
+    if not ok then fail(step, ("item %d (%s): %s"):format(i, tostring(child), tostring(err):gsub("^[^\n]-:%d+: ", "")), level) end
+  end
+  return step
+end
+M.apply = function(step, t)
+  local r = apply(step, t, 2)
+  return r
+end
+
+-- step "name" renames, step { ... } applies: makes the curried forms work
+--   ts.RunCommandLine "x" { ... }, ts.action "BDD_Gather" "x" { ... }
+step_mt.__call = function(self, arg)
+  if type(arg) == "string" then
+    local ok, err = pcall(function() self.Name = arg end)
+    if not ok then error(err, 2) end
+    return self
+  end
+  local r = apply(self, arg, 2)
+  return r
+end
+
+-- Constructor body shared by sequence, group and action: f(arg) with a name or a table.
+local function construct(step, arg, level)
+  if arg == nil then return step end
+  if type(arg) == "string" then
+    step.Name = arg
+    return step
+  end
+  if type(arg) ~= "table" then
+    error(("bad argument #1 to constructor (string or table expected, got %s)"):format(type(arg)), level + 1)
+  end
+  local r = apply(step, arg, level + 1)
+  return r
+end
+
+function M.sequence(arg)
+  local r = construct(core.new_sequence(), arg, 2)
+  return r
+end
+
+function M.group(arg)
+  local r = construct(core.new_group(""), arg, 2)
+  return r
+end
+
+local function new_action(class, level)
+  if type(class) ~= "string" then
+    error(("bad argument #1 to 'action' (class name expected, got %s)"):format(type(class)), level + 1)
+  end
+  if not by_name[class] and not class:find("_", 1, true) then
+    -- uncatalogued classes are custom ones ("BDD_Gather"): a bare word is a misspelling
+    error(("unknown action class '%s'%s"):format(class, suggest(class)), level + 1)
+  end
+  return core.new_action(class)
+end
+
+-- ts.action(class [, props | name])
+function M.action(class, arg)
+  local r = construct(new_action(class, 2), arg, 2)
+  return r
+end
+
+-- one constructor per catalogued class: ts.RunCommandLine { ... } / ts.RunCommandLine "x" { ... }
+for _, c in ipairs(classes) do
+  local name = c.name
+  M[c.short_name] = function(arg)
+    local r = construct(core.new_action(name), arg, 2)
+    return r
+  end
+end
+
+-- ------------------------------------------------------------------ query methods
+
+local okq, query = pcall(require, "tasksequence.query")
+if okq and type(query) == "table" then
+  local methods = core.step_methods
+  local c_move = methods.move_to
+  for _, n in ipairs { "insert_before", "insert_after", "move_up", "move_down", "replace", "unwrap",
+                       "find", "rename", "set_all" } do
+    if query[n] then methods[n] = query[n] end
+  end
+  methods.move_to = function(step, dest, index)
+    if type(dest) == "string" then return query.move_to(step, dest, index) end
+    return c_move(step, dest, index)
+  end
+  step_mt.__tsq_query = true
+  M.wrap = function(steps, name) return query.wrap(M, steps, name) end
+  M.__tsq_query = true
+else
+  -- a minimal find: selector table (type = full or short class name, other keys compared
+  -- with the step's field), a name, or a predicate
+  function core.step_methods.find(self, sel)
+    local match
+    if type(sel) == "function" then
+      match = sel
+    elseif type(sel) == "string" then
+      match = function(s) return s.Name == sel end
+    elseif type(sel) == "table" then
+      match = function(s)
+        for k, v in pairs(sel) do
+          if k == "type" then
+            local c = by_name[v]
+            if s.type ~= v and not (c and s.type == c.name) then return false end
+          else
+            local ok, got = pcall(function() return s[k] end)
+            if not ok or got ~= v then return false end
+          end
+        end
+        return true
+      end
+    else
+      error(("bad argument #1 to 'find' (table, string or function expected, got %s)"):format(type(sel)), 2)
+    end
+    local out = {}
+    for s in self:steps() do
+      if match(s) then out[#out + 1] = s end
+    end
+    return out
+  end
+end
+
+-- ------------------------------------------------------------------ unknown names
+
+setmetatable(M, {
+  __index = function(_, k)
+    if type(k) == "string" and k:match("^%u") then
+      error(("unknown action class '%s'%s"):format(k, suggest(k)), 2)
+    end
+    return nil
+  end,
+})
+
+return M

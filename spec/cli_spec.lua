@@ -1,0 +1,283 @@
+-- The tsq host and its subcommands, run as a program (TSQ_BIN, default build/bin/tsq).
+local BIN = os.getenv("TSQ_BIN") or "build/bin/tsq"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs tsq with args; returns stdout, stderr, exit status.
+local function tsq(...)
+  local args = {}
+  for i, a in ipairs { ... } do args[i] = q(a) end
+  local err = os.tmpname()
+  local p = io.popen(q(BIN) .. " " .. table.concat(args, " ") .. " 2>" .. err .. "; echo \"@@$?\"")
+  local out = p:read("a")
+  p:close()
+  local f = io.open(err, "rb")
+  local e = f:read("a")
+  f:close()
+  os.remove(err)
+  local body, rc = out:match("^(.*)@@(%d+)\n$")
+  return body, e, tonumber(rc)
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local DOC = [[<?xml version="1.0"?>
+<sequence version="3.00">
+  <group name="Install" description="" disable="false" continueOnError="false">
+    <step type="SMS_TaskSequence_RunCommandLineAction" name="Hello" description="" disable="false" continueOnError="false" successCodeList="0 3010" runIn="WinPEandFullOS">
+      <defaultVarList>
+        <variable name="CommandLine" property="CommandLine">cmd /c echo hello</variable>
+      </defaultVarList>
+      <action>smsswd.exe /run: cmd /c echo hello</action>
+    </step>
+    <step type="SMS_TaskSequence_RunCommandLineAction" name="Only in PE" description="" disable="false" continueOnError="false" successCodeList="0" runIn="WinPEandFullOS">
+      <condition>
+        <expression type="SMS_TaskSequence_VariableConditionExpression">
+          <variable name="Operator">equals</variable>
+          <variable name="Value">true</variable>
+          <variable name="Variable">_SMSTSInWinPE</variable>
+        </expression>
+      </condition>
+      <defaultVarList>
+        <variable name="CommandLine" property="CommandLine">wpeutil reboot</variable>
+      </defaultVarList>
+      <action>smsswd.exe /run: wpeutil reboot</action>
+    </step>
+  </group>
+  <step type="SMS_TaskSequence_RunCommandLineAction" name="Off" description="" disable="true" continueOnError="false" successCodeList="0" runIn="WinPEandFullOS">
+    <defaultVarList>
+      <variable name="CommandLine" property="CommandLine">cmd /c exit 1</variable>
+    </defaultVarList>
+    <action>smsswd.exe /run: cmd /c exit 1</action>
+  </step>
+</sequence>
+]]
+
+local dir, file
+setup(function()
+  dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. q(dir))
+  file = dir .. "/ts.xml"
+  write(file, DOC)
+end)
+teardown(function() os.execute("rm -rf " .. q(dir)) end)
+
+describe("tsq, the host", function()
+  it("prints its version", function()
+    local out, _, rc = tsq("--version")
+    assert.equals(0, rc)
+    assert.matches("^tsq %d+%.%d+%.%d+ %(Lua 5%.4", out)
+  end)
+
+  it("lists every subcommand in --help", function()
+    local out, _, rc = tsq("--help")
+    assert.equals(0, rc)
+    for _, c in ipairs { "run", "show", "eval", "simulate", "validate", "to-lua", "build", "fmt", "diff", "apply" } do
+      assert.truthy(out:find("  " .. c .. " ", 1, true), c)
+    end
+  end)
+
+  it("explains one command with help CMD", function()
+    local out, _, rc = tsq("help", "apply")
+    assert.equals(0, rc)
+    assert.matches("^usage: tsq apply SCRIPT", out)
+    assert.truthy(out:find("--continue-on-error", 1, true))
+  end)
+
+  it("fails with status 2 and a message for an unknown command", function()
+    local _, err, rc = tsq("frobnicate")
+    assert.equals(2, rc)
+    assert.matches("unknown command 'frobnicate'", err)
+  end)
+
+  it("runs a script with arg set as lua sets it", function()
+    local s = dir .. "/args.lua"
+    write(s, [[print(arg[0], arg[1], arg[2], select("#", ...), (...)) ; print(arg[-1] ~= nil)]])
+    local out, _, rc = tsq("run", s, "a", "b c")
+    assert.equals(0, rc)
+    assert.equals(s .. "\ta\tb c\t2\ta\ntrue\n", out)
+  end)
+
+  it("finds the tasksequence module from a script", function()
+    local s = dir .. "/mod.lua"
+    write(s, [[local ts = require "tasksequence"; print(type(ts.load), type(ts.parse))]])
+    local out, err, rc = tsq("run", s)
+    assert.equals(0, rc, err)
+    assert.equals("function\tfunction\n", out)
+  end)
+
+  it("exits 1 with a traceback when a script raises", function()
+    local s = dir .. "/boom.lua"
+    write(s, [[local function f() error("boom") end f()]])
+    local _, err, rc = tsq("run", s)
+    assert.equals(1, rc)
+    assert.matches("boom", err)
+    assert.matches("stack traceback", err)
+  end)
+end)
+
+describe("tsq show", function()
+  it("prints the tree with index paths, classes, flags and conditions", function()
+    local out, err, rc = tsq("show", file)
+    assert.equals(0, rc, err)
+    assert.truthy(out:find("  1 Install [group]\n", 1, true), out)
+    assert.truthy(out:find("    1.1 Hello [RunCommandLine]\n", 1, true), out)
+    assert.truthy(out:find("    1.2 Only in PE [RunCommandLine]\n", 1, true), out)
+    assert.truthy(out:find("        if _SMSTSInWinPE", 1, true), out)
+    assert.truthy(out:find("  2 Off [RunCommandLine] (disabled)\n", 1, true), out)
+  end)
+
+  it("reports a missing file with status 2", function()
+    local _, err, rc = tsq("show", dir .. "/nope.xml")
+    assert.equals(2, rc)
+    assert.matches("nope%.xml", err)
+  end)
+end)
+
+describe("tsq eval", function()
+  it("marks steps run or skip with the reason", function()
+    local out, err, rc = tsq("eval", file, "--var", "_SMSTSInWinPE=false")
+    assert.equals(0, rc, err)
+    assert.matches("run 1%.1 Hello", out)
+    assert.matches("skip 1%.2 Only in PE %[RunCommandLine%]: ", out)
+    assert.matches("skip 2 Off %[RunCommandLine%]: ", out)
+    assert.matches("2 run, 2 skipped\n$", out)
+  end)
+
+  it("takes variables from a machine file", function()
+    local m = dir .. "/machine.lua"
+    write(m, [[return { variables = { _SMSTSInWinPE = "true" } }]])
+    local out, err, rc = tsq("eval", file, "--machine", m)
+    assert.equals(0, rc, err)
+    assert.matches("run 1%.2 Only in PE", out)
+  end)
+end)
+
+describe("tsq simulate", function()
+  it("prints a table and says whether the run succeeded", function()
+    local out, err, rc = tsq("simulate", file, "--var", "_SMSTSInWinPE=true")
+    assert.equals(0, rc, err)
+    assert.matches("^Step%s+GroupName%s+ActionName%s+ExitCode%s+LastStatusMsgName\n", out)
+    assert.matches("Hello", out)
+    assert.matches("succeeded\n$", out)
+  end)
+
+  it("writes CSV with the SDK field names", function()
+    local out, err, rc = tsq("simulate", file, "--format", "csv")
+    assert.equals(0, rc, err)
+    assert.equals("ActionName,ActionOutput,AdvertisementID,ExecutionTime,ExitCode,GroupName,LastStatusMsgID,"
+      .. "LastStatusMsgName,PackageID,ResourceID,Step\r\n", out:match("^[^\n]*\n"))
+  end)
+
+  it("writes JSON lines and uses the exit codes given", function()
+    local out, err, rc = tsq("simulate", file, "--format", "json", "--exit", "Hello=5")
+    assert.equals(1, rc, err)
+    local found = false
+    for line in out:gmatch("[^\n]+") do
+      assert.matches('^{"ActionName":', line)
+      if line:find('"ActionName":"Hello"', 1, true) and line:find('"ExitCode":5', 1, true) then found = true end
+    end
+    assert.is_true(found, out)
+  end)
+
+  it("refuses an unknown format", function()
+    local _, err, rc = tsq("simulate", file, "--format", "xml")
+    assert.equals(2, rc)
+    assert.matches("table, csv or json", err)
+  end)
+end)
+
+describe("tsq validate", function()
+  it("is quiet and exits 0 for a good document", function()
+    local out, err, rc = tsq("validate", file)
+    assert.equals(0, rc, out .. err)
+  end)
+
+  it("reports an unreadable document with its path and exits 1", function()
+    local bad = dir .. "/bad.xml"
+    write(bad, "<sequence><group></sequence>")
+    local out, _, rc = tsq("validate", bad)
+    assert.equals(1, rc)
+    assert.matches("bad%.xml", out)
+  end)
+end)
+
+describe("tsq to-lua and tsq build", function()
+  it("prints a script that builds the same document", function()
+    local out, err, rc = tsq("to-lua", file)
+    assert.equals(0, rc, err)
+    assert.matches('ts%.group "Install" {', out)
+    assert.matches('ts%.RunCommandLine "Hello" {', out)
+    local s = dir .. "/back.lua"
+    write(s, out)
+    local xml, err2, rc2 = tsq("build", s)
+    assert.equals(0, rc2, err2)
+    local ts = require "tasksequence"
+    assert.equals(ts.parse(DOC):to_xml({ canonical = true }), ts.parse(xml):to_xml({ canonical = true }))
+  end)
+
+  it("saves with -o", function()
+    local s = dir .. "/b.lua"
+    write(s, [[local ts = require "tasksequence"
+return ts.sequence { ts.group { Name = "G", ts.RunCommandLine { Name = "x", CommandLine = "cmd" } } }]])
+    local out, err, rc = tsq("build", s, "-o", dir .. "/built.xml")
+    assert.equals(0, rc, err)
+    assert.equals("", out)
+    assert.matches('<group name="G"', read(dir .. "/built.xml"))
+  end)
+
+  it("says so when the script returns no sequence", function()
+    local s = dir .. "/n.lua"
+    write(s, "return 42")
+    local _, err, rc = tsq("build", s)
+    assert.equals(2, rc)
+    assert.matches("must return a sequence", err)
+  end)
+end)
+
+describe("tsq fmt", function()
+  it("rewrites a file in the canonical layout, idempotently", function()
+    local f = dir .. "/fmt.xml"
+    write(f, (DOC:gsub("\n  ", "\n\t")))
+    local _, err, rc = tsq("fmt", f)
+    assert.equals(0, rc, err)
+    local once = read(f)
+    local ts = require "tasksequence"
+    assert.equals(ts.parse(DOC):to_xml({ canonical = true }), once)
+    tsq("fmt", f)
+    assert.equals(once, read(f))
+    local _, _, rc2 = tsq("fmt", "--check", f)
+    assert.equals(0, rc2)
+  end)
+end)
+
+describe("tsq diff", function()
+  it("exits 0 for the same document", function()
+    local out, _, rc = tsq("diff", file, file)
+    assert.equals(0, rc)
+    assert.equals("", out)
+  end)
+
+  it("lists the changes and exits 1", function()
+    local b = dir .. "/b.xml"
+    write(b, (DOC:gsub("cmd /c echo hello", "cmd /c echo bye")))
+    local out, _, rc = tsq("diff", file, b)
+    assert.equals(1, rc)
+    assert.matches('~ changed Install/Hello: CommandLine "cmd /c echo hello" %-> "cmd /c echo bye"', out)
+    local js = tsq("diff", file, b, "--format", "json")
+    assert.matches('"change":"changed"', js)
+    assert.matches('"path":"Install/Hello"', js)
+  end)
+end)
