@@ -21,7 +21,25 @@ typedef struct wr {
     const tsq_node *doc_seq;
     tsq_error *err;
     int failed;
+    int fd;       /* >= 0: output goes to this file as it is produced (tsq_save) */
+    int io_errno; /* the first write error */
 } wr;
+
+#define FLUSH_AT ((size_t)1 << 20)
+
+/* Writes the buffered output to the file; keeps memory flat for large documents. */
+static void flush_out(wr *w) {
+    size_t off = 0;
+    while (off < w->out->len && !w->io_errno) {
+        ssize_t k = write(w->fd, w->out->data + off, w->out->len - off);
+        if (k < 0) {
+            if (errno != EINTR) w->io_errno = errno;
+            continue;
+        }
+        off += (size_t)k;
+    }
+    w->out->len = 0;
+}
 
 void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
     size_t run = 0;
@@ -82,7 +100,10 @@ static uint32_t raw_tail(const tsq_node *n) {
 
 static int has_content(const tsq_node *n) { return n->first || n->text_len > 0; }
 
-static void put(wr *w, const char *s, size_t n) { tsq_buf_add(w->out, s, n); }
+static void put(wr *w, const char *s, size_t n) {
+    tsq_buf_add(w->out, s, n);
+    if (w->fd >= 0 && w->out->len >= FLUSH_AT) flush_out(w);
+}
 static void puts_(wr *w, const char *s) { tsq_buf_adds(w->out, s); }
 
 static void start_tag(wr *w, const tsq_node *n, int empty) {
@@ -275,6 +296,7 @@ static void write_slot_content(wr *w, const tsq_node *slot, const char *ind, siz
         tsq_buf_add(&inner, d->inner_pre, d->inner_pre_len);
         wr iw = *w;
         iw.out = &inner;
+        iw.fd = -1;
         iw.nl = d->newline;
         iw.unit = d->indent;
         write_elem(&iw, s, "", 0, 0);
@@ -315,7 +337,7 @@ static void write_slot_content(wr *w, const tsq_node *slot, const char *ind, siz
     }
 }
 
-static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, tsq_error *err) {
+static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, int fd, tsq_error *err) {
     if (!seq || seq->type != N_SEQUENCE || !seq->doc) return tsq_err(err, TSQ_EINVAL, "not a sequence");
     const tsq_doc *d = seq->doc;
     wr w;
@@ -325,6 +347,7 @@ static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, tsq
     w.doc_seq = seq;
     w.canonical = canonical;
     w.err = err;
+    w.fd = fd;
     w.nl = canonical ? "\n" : d->newline;
     w.unit = canonical ? "  " : d->indent;
     if (!w.nl) w.unit = "";
@@ -340,13 +363,15 @@ static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, tsq
         put(&w, src->bytes + d->epilog_start, src->len - d->epilog_start);
     else
         puts_(&w, "\n");
+    if (fd >= 0 && !out->failed) flush_out(&w);
     if (out->failed) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     if (w.failed) return err ? err->code : TSQ_ELIMIT;
+    if (w.io_errno) return tsq_err(err, TSQ_EIO, "%s", strerror(w.io_errno));
     return TSQ_OK;
 }
 
-tsq_status tsq_write(const tsq_node *seq, tsq_buf *out, tsq_error *err) { return do_write(seq, out, 0, err); }
-tsq_status tsq_write_canonical(const tsq_node *seq, tsq_buf *out, tsq_error *err) { return do_write(seq, out, 1, err); }
+tsq_status tsq_write(const tsq_node *seq, tsq_buf *out, tsq_error *err) { return do_write(seq, out, 0, -1, err); }
+tsq_status tsq_write_canonical(const tsq_node *seq, tsq_buf *out, tsq_error *err) { return do_write(seq, out, 1, -1, err); }
 
 /* ------------------------------------------------------------------ saving */
 
@@ -355,57 +380,40 @@ tsq_status tsq_save(const tsq_node *seq, const char *path, tsq_error *err) {
         memset(err, 0, sizeof *err);
         snprintf(err->file, sizeof err->file, "%s", path);
     }
-    tsq_buf b;
-    tsq_buf_init(&b, seq->ctx);
-    tsq_status st = tsq_write(seq, &b, err);
-    if (st) {
-        tsq_buf_free(&b);
-        return st;
-    }
+    if (!seq || seq->type != N_SEQUENCE || !seq->doc) return tsq_err(err, TSQ_EINVAL, "not a sequence");
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 32);
-    if (!tmp) {
-        tsq_buf_free(&b);
-        return tsq_err(err, TSQ_ENOMEM, "out of memory");
-    }
+    if (!tmp) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     /* a temporary name beside the target, so that rename stays on one file system */
     snprintf(tmp, pl + 32, "%s.tsq-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        st = tsq_err(err, TSQ_EIO, "can not create a temporary file beside it: %s", strerror(errno));
+        tsq_status st = tsq_err(err, TSQ_EIO, "can not create a temporary file beside it: %s", strerror(errno));
         free(tmp);
-        tsq_buf_free(&b);
         return st;
     }
     /* keep the mode of the file it replaces, else the usual one for new files */
     struct stat old;
-    mode_t mode = 0644;
-    if (stat(path, &old) == 0) mode = old.st_mode & 07777;
-    else {
+    mode_t mode;
+    if (stat(path, &old) == 0) {
+        mode = old.st_mode & 07777;
+    } else {
         mode_t um = umask(0);
         umask(um);
         mode = 0666 & ~um;
     }
-    size_t off = 0;
-    int ok = 1;
-    while (off < b.len) {
-        ssize_t k = write(fd, b.data + off, b.len - off);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            ok = 0;
-            break;
-        }
-        off += (size_t)k;
-    }
-    int saved = errno;
+    tsq_buf b;
+    tsq_buf_init(&b, seq->ctx);
+    tsq_status st = do_write(seq, &b, 0, fd, err);
+    tsq_buf_free(&b);
+    int ok = st == TSQ_OK, saved = 0;
     if (ok && fchmod(fd, mode) != 0) { ok = 0; saved = errno; }
     if (close(fd) != 0 && ok) { ok = 0; saved = errno; }
     if (ok && rename(tmp, path) != 0) { ok = 0; saved = errno; }
     if (!ok) {
         unlink(tmp);
-        st = tsq_err(err, TSQ_EIO, "%s", strerror(saved));
+        if (st == TSQ_OK) st = tsq_err(err, TSQ_EIO, "%s", strerror(saved));
     }
     free(tmp);
-    tsq_buf_free(&b);
     return st;
 }

@@ -8,6 +8,22 @@ local diff = {}
 
 local COMMON = { "Name", "Description", "Enabled", "ContinueOnError" }
 
+-- Tables (object arrays) as stable text, so that equal contents compare equal.
+local function flat(v, depth)
+  if type(v) ~= "table" then return v end
+  depth = depth or 0
+  if depth > 16 then return "{...}" end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local x = flat(v[k], depth + 1)
+    parts[#parts + 1] = (type(k) == "number" and "" or (tostring(k) .. "=")) .. (type(x) == "string" and string.format("%q", x) or tostring(x))
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 local function snapshot(seq)
   local out, counters, names, stack = {}, {}, {}, {}
   for step in seq:steps() do
@@ -24,7 +40,7 @@ local function snapshot(seq)
     if step.kind ~= "group" then
       local ok, all = pcall(step.properties, step)
       if ok and type(all) == "table" then
-        for k, v in pairs(all) do props[k] = v end
+        for k, v in pairs(all) do props[k] = flat(v) end
       end
       local okc, cmd = pcall(function() return step.command end)
       if okc and cmd ~= nil then props.command = cmd end

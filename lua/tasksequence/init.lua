@@ -73,8 +73,14 @@ local function name_first(a, b)
   return a < b
 end
 
-local function fail(step, err, level)
+-- an error message without its position and without luaL_argerror's wrapping
+local function clean(err)
   local msg = tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^bad argument #%d+ to '[^']*' %((.*)%)$", "%1")
+  return msg
+end
+
+local function fail(step, err, level)
+  local msg = clean(err)
   local w = where(step)
   if msg:sub(1, #w) ~= w then msg = w .. ": " .. msg end
   error(msg, level + 1)
@@ -107,7 +113,7 @@ local function apply(step, t, level)
       error(("%s: item %d is not a step (got %s)"):format(where(step), i, is_condition(child) and "a condition" or type(child)), level)
     end
     local ok, err = pcall(step.add, step, child)
-    if not ok then fail(step, ("item %d (%s): %s"):format(i, tostring(child), tostring(err):gsub("^[^\n]-:%d+: ", "")), level) end
+    if not ok then fail(step, ("item %d (%s): %s"):format(i, tostring(child), clean(err)), level) end
   end
   return step
 end

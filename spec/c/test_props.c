@@ -27,7 +27,7 @@ static const char *xml_of(const tsq_node *seq, tsq_buf *b) {
 static const char *show(const tsq_node *n, const char *name, char *buf, size_t size) {
     tsq_value v;
     tsq_error err;
-    if (tsq_prop_get(n, name, &v, &err) != TSQ_OK) snprintf(buf, size, "error: %s", err.message);
+    if (tsq_prop_get(n, name, &v, &err) != TSQ_OK) snprintf(buf, size, "error: %.200s", err.message);
     else if (v.type == TSQ_V_NIL) snprintf(buf, size, "nil");
     else if (v.type == TSQ_V_BOOL) snprintf(buf, size, "%s", v.b ? "true" : "false");
     else if (v.type == TSQ_V_INT) snprintf(buf, size, "%lld", (long long)v.i);
