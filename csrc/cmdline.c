@@ -204,8 +204,8 @@ tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_
     const tsq_class *c = (const tsq_class *)tsq_class_find(type);
     if (c && c->kind != TSQ_CK_ACTION) return tsq_err(err, TSQ_EINVAL, "%s is not an action class", type);
     if (!c && !strchr(type, '_')) return unknown_class(err, type);
-    const char *elem = c ? c->element : "step";
-    tsq_node *n = tsq_node_alloc(ctx, N_ACTION, tsq_intern(ctx, elem));
+    const char *elem = tsq_intern(ctx, c ? c->element : "step");
+    tsq_node *n = elem ? tsq_node_alloc(ctx, N_ACTION, elem) : NULL;
     if (!n) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     if (!name) name = c ? c->pub.display : type;
     tsq_status st = fill_action(n, c, c ? c->pub.name : type, name);

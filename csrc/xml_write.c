@@ -216,8 +216,8 @@ static void newline_indent(wr *w, const char *ind, size_t indlen, int extra) {
 static void write_slot_content(wr *w, const tsq_node *slot, const char *ind, size_t indlen, int depth);
 
 static void write_children(wr *w, const tsq_node *n, const char *ind, size_t indlen, int depth) {
-    int laid_out = 0; /* the children carry their own white space */
-    for (const tsq_node *c = n->first; c; c = c->next)
+    int laid_out = 0; /* the children carry their own white space (ignored in canonical form) */
+    for (const tsq_node *c = n->first; c && !w->canonical; c = c->next)
         if (c->type == N_TEXT) laid_out = 1;
     int pretty = !laid_out && w->nl && w->unit[0];
     size_t ul = strlen(w->unit);
