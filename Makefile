@@ -13,6 +13,8 @@ CC ?= cc
 WERROR ?=
 OPT ?= -O2 -g
 PKGS = lua5.4 liblua5.4-dev libxml2-dev lua-busted pkg-config
+# the specs also read documents with other parsers (LuaExpat; lxml through ../shared/bench/ts_equal.py)
+CHECK_PKGS = lua-expat python3 python3-lxml
 
 XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
 XML_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null)
@@ -35,9 +37,13 @@ CORESO = $(B)/lib/lua/$(LUA_VERSION)/tasksequence/core.so
 TSQ = $(B)/bin/tsq
 CTESTS := $(patsubst spec/c/%.c,$(B)/test/%,$(wildcard spec/c/test_*.c))
 
-.PHONY: rock rock-install all deps check check-c check-lua check-valgrind demo bench install uninstall clean
+.PHONY: rock rock-install all build deps check run-checks check-valgrind demo bench install uninstall clean
 
-all: deps $(LIBA) $(LIBSO) $(LUALIBA) $(LUALIBSO) $(CORESO) $(TSQ)
+# Packages first, then a fresh make that sees their pkg-config flags.
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(LIBA) $(LIBSO) $(LUALIBA) $(LUALIBSO) $(CORESO) $(TSQ)
 
 deps:
 	@sh tools/deps.sh $(PKGS)
@@ -92,17 +98,22 @@ export TSQ_SHARED = $(SHARED)
 LUA_ENV = LUA_CPATH='$(CURDIR)/$(B)/lib/lua/$(LUA_VERSION)/?.so;;' LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;'
 VALGRIND ?=
 
-check: all $(CTESTS)
+check: deps
+	@sh tools/deps.sh $(CHECK_PKGS)
+	@$(MAKE) --no-print-directory run-checks
+
+run-checks: build $(CTESTS)
 	@sh tools/check.sh "$(VALGRIND)" $(CTESTS)
 
-check-valgrind:
-	@sh tools/deps.sh valgrind
-	@$(MAKE) --no-print-directory check VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
+check-valgrind: deps
+	@sh tools/deps.sh valgrind $(CHECK_PKGS)
+	@$(MAKE) --no-print-directory run-checks VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 
 demo: all
 	@$(LUA_ENV) $(TSQ) run examples/demo.lua
 
-bench: all $(B)/bench/bench_core
+bench: all
+	@$(MAKE) --no-print-directory $(B)/bench/bench_core
 	@sh bench/run.sh
 
 $(B)/bench/bench_core: bench/bench_core.c $(LIBA)

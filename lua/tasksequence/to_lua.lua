@@ -196,13 +196,53 @@ function B.step(name) return describe("action", "step", nil, name) end
 
 local function bool_text(v) return v and "true" or "false" end
 
+-- The catalogue of a class: property -> { variable =, hidden =, order = }, or {}.
+local catalogue_cache = {}
+local function catalogue(type_)
+  if not type_ then return {} end
+  local c = catalogue_cache[type_]
+  if c then return c end
+  c = {}
+  local ok, mod = pcall(ts_real)
+  local classes = ok and mod.action_classes or {}
+  for _, cls in ipairs(classes) do
+    if cls.name == type_ then
+      for i, p in ipairs(cls.properties or {}) do
+        c[p.name] = { variable = p.variable, hidden = p.hidden == true, order = i }
+      end
+    end
+  end
+  catalogue_cache[type_] = c
+  return c
+end
+M.catalogue = catalogue
+
+-- Whether table key k of a step of class type_ names a variable (else an attribute or ours).
+local function is_var_key(cat, k)
+  if type(k) ~= "string" or not k:match("^%u") or RESERVED[k] or INVERT[k] then return false end
+  if ALIAS[k] or BOOL[k] then return cat[k] ~= nil and cat[k].variable ~= nil end
+  return true
+end
+
+-- The default order of variables: catalogue order, then by name.
+local function default_order(cat, keys)
+  table.sort(keys, function(a, b)
+    local x, y = cat[a] and cat[a].order, cat[b] and cat[b].order
+    if x and y then return x < y end
+    if x or y then return x ~= nil end
+    return a < b
+  end)
+  return keys
+end
+
 -- The XML attributes of a step description, in a stable order.
 local function step_attrs(d)
   local t, a = d.t, {}
   if d.type then a.type = d.type end
   if d.name then a.name = d.name end
+  local varset = d.varset or {}
   for k, v in pairs(t) do
-    if type(k) == "string" and not RESERVED[k] and ALIAS[k] and not (t._vars_set or {})[k] then
+    if type(k) == "string" and not RESERVED[k] and ALIAS[k] and not varset[k] then
       a[ALIAS[k]] = BOOL[k] and type(v) == "boolean" and bool_text(v) or tostring(v)
     elseif type(k) == "string" and k:match("^%l") and not RESERVED[k] then
       a[k] = tostring(v)
@@ -222,8 +262,9 @@ local function step_attrs(d)
 end
 
 -- Variables of an action: list of { name, key, has_property }.
-local function step_vars(t)
+local function step_vars(t, type_)
   local vars = {}
+  local cat = catalogue(type_)
   if t._vars then
     for tok in t._vars:gmatch("%S+") do
       local name, key = tok:match("^(.-)=(.*)$")
@@ -235,10 +276,10 @@ local function step_vars(t)
   end
   local keys = {}
   for k in pairs(t) do
-    if type(k) == "string" and k:match("^%u") and not ALIAS[k] and not RESERVED[k] and not INVERT[k] then keys[#keys + 1] = k end
+    if is_var_key(cat, k) then keys[#keys + 1] = k end
   end
-  table.sort(keys)
-  for _, k in ipairs(keys) do vars[#vars + 1] = { k, k, true } end
+  default_order(cat, keys)
+  for _, k in ipairs(keys) do vars[#vars + 1] = { cat[k] and cat[k].variable or k, k, true } end
   return vars, #vars > 0
 end
 
@@ -310,6 +351,12 @@ render_step = function(d, L, depth, out)
     return
   end
   local t = d.t
+  local vars, has = {}, false
+  if d.kind ~= "group" then
+    vars, has = step_vars(t, d.type)
+    d.varset = {}
+    for _, v in ipairs(vars) do d.varset[v[2]] = true end
+  end
   out[#out + 1] = "<" .. d.element .. step_attrs(d)
   local items, raws = {}, {}
   for _, v in ipairs(t) do
@@ -327,12 +374,16 @@ render_step = function(d, L, depth, out)
     local parts = {}
     parts.C = t.Condition and function(dd) render_condition(t.Condition, L, dd, out) end
     parts.A = t.command and function() out[#out + 1] = "<action>" .. esc_text(t.command) .. "</action>" end
-    local vars, has = step_vars(t)
     parts.V = has and function(dd)
       if #vars == 0 then out[#out + 1] = "<defaultVarList />"; return end
       out[#out + 1] = "<defaultVarList>"
       local hid = {}
-      for k in (t._hidden or ""):gmatch("%S+") do hid[k] = true end
+      if t._hidden then
+        for k in t._hidden:gmatch("%S+") do hid[k] = true end
+      else
+        local cat = catalogue(d.type)
+        for _, v in ipairs(vars) do if cat[v[2]] and cat[v[2]].hidden then hid[v[2]] = true end end
+      end
       for _, v in ipairs(vars) do
         local val = t[v[2]]
         if type(val) == "boolean" then val = bool_text(val) end
@@ -477,6 +528,8 @@ end
 
 local function attr_lines(el, is_group, vars_keys)
   local lines = {}
+  local cat = catalogue(attr_map(el).type)
+  vars_keys = setmetatable({}, { __index = function(_, k) return vars_keys[k] or (cat[k] ~= nil and cat[k].variable ~= nil) end })
   for _, a in ipairs(el.attrs) do
     local k, v = a[1], attr_value(a[2])
     if k == "name" or k == "type" then
@@ -519,6 +572,7 @@ local function raw_of(el, src) return "ts.raw " .. lstr(nl_norm(src:sub(el.s, el
 local function action_lines(el, src, L, depth)
   local lines, order, raws = {}, {}, {}
   local vars_keys, var_lines, vars_spec, hidden = {}, {}, {}, {}
+  local cat = catalogue(attr_map(el).type)
   local cond, cmd, has_vars
   for _, k in ipairs(elements(el)) do
     if k.tag == "action" and not cmd then
@@ -557,14 +611,15 @@ local function action_lines(el, src, L, depth)
         end
         vars_keys[vkey] = true
         var_lines[#var_lines + 1] = key(vkey) .. " = " .. lstr(table.concat(text))
+        local def_name = cat[vkey] and cat[vkey].variable or vkey
         if m.property == nil then vars_spec[#vars_spec + 1] = m.name .. "="; plain = false
-        elseif m.property ~= m.name then vars_spec[#vars_spec + 1] = m.name .. "=" .. m.property; plain = false
+        elseif m.property ~= m.name then vars_spec[#vars_spec + 1] = m.name .. "=" .. m.property
         else vars_spec[#vars_spec + 1] = m.name end
-        if not vkey:match("^%u") or ALIAS[vkey] or RESERVED[vkey] or INVERT[vkey] or vkey:find("[%s=]") or m.name:find("[%s=]") then plain = false end
+        if m.property ~= nil and m.name ~= def_name then plain = false end
+        if not is_var_key(cat, vkey) or vkey:find("[%s=]") or m.name:find("[%s=]") then plain = false end
         sorted[#sorted + 1] = vkey
       end
-      local s2 = { table.unpack(sorted) }
-      table.sort(s2)
+      local s2 = default_order(cat, { table.unpack(sorted) })
       for i = 1, #sorted do if s2[i] ~= sorted[i] then plain = false end end
       if #sorted == 0 or not plain then vars_spec.emit = true end
     elseif k.tag == "condition" and not cond then
@@ -585,7 +640,13 @@ local function action_lines(el, src, L, depth)
   end
   for _, l in ipairs(var_lines) do lines[#lines + 1] = l end
   if vars_spec.emit then lines[#lines + 1] = "_vars = " .. lstr(table.concat(vars_spec, " ")) end
-  if #hidden > 0 then lines[#lines + 1] = "_hidden = " .. lstr(table.concat(hidden, " ")) end
+  -- hidden flags: said only when they are not the catalogue's
+  local def_hidden = {}
+  for k in pairs(vars_keys) do if cat[k] and cat[k].hidden then def_hidden[#def_hidden + 1] = k end end
+  local h1, h2 = { table.unpack(hidden) }, def_hidden
+  table.sort(h1)
+  table.sort(h2)
+  if table.concat(h1, " ") ~= table.concat(h2, " ") then lines[#lines + 1] = "_hidden = " .. lstr(table.concat(hidden, " ")) end
   if cmd then lines[#lines + 1] = "command = " .. lstr(cmd) end
   local ord = table.concat(order)
   -- the document's default order, filtered to what this step has

@@ -135,7 +135,8 @@ static const struct {
     {"Name lessEqual \"abc\"", 1},
     {"Name greater \"b\"", 0},
     {"Big greater \"1\"", 1},
-    {"Big less \"2\"", 1}, /* not a 64-bit integer: compared as text */
+    {"Big less \"2\"", 0}, /* not a 64-bit integer: compared as text */
+    {"Big less \"A\"", 1},
     {"Undefined less \"5\"", 1},
     {"Undefined greater \"5\"", 0},
     {"Undefined greaterEqual \"\"", 1},
@@ -154,7 +155,8 @@ static const struct {
     {"Model like \"%\"", 1},
     {"Model like \"%%\"", 1},
     {"Model like \"\"", 0},
-    {"Model like \"%a%a%\"", 1},
+    {"Model like \"%t%t%\"", 1},
+    {"Model like \"%a%a%\"", 0},
     {"Model like \"%x%\"", 0},
     {"Model notLike \"%x%\"", 1},
     {"Model notLike \"%Lat%\"", 0},
@@ -532,7 +534,7 @@ static void test_plan(void) {
 
     CASE("a step's evaluation error names the step");
     tsq_error err;
-    tsq_node *g3a = tsq_node_first(tsq_node_child(seq, 4));
+    tsq_node *g3a = tsq_node_first(tsq_node_child(seq, 5));
     CHECK(tsq_node_eval_condition(g3a, env, &r, NULL, NULL, &err) == TSQ_EFACT);
     CHECK_STR(err.step, "G3/G3a");
 
