@@ -88,6 +88,9 @@ struct tsq_ccache {
     char *message;
 };
 enum { CC_NONE = 0, CC_PROG, CC_BAD };
+/* tsq_node_eval_condition without trace and without the step path in err; scratch is a
+ * buffer the caller keeps across calls (or NULL). */
+tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch);
 
 /* ---------------------------------------------------------------- env.c */
 /* Case-insensitive hash of a variable name (ASCII folding). */

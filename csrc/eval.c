@@ -362,8 +362,10 @@ static tsq_status compile_xml(comp *k, const tsq_node *e, int depth, int top) {
         o->kind = O_AND;
         o->flags = OF_TOP;
     } else if (e->name == atom[A_expression]) {
-        const char *ig = tsq_attr_get(e, tsq_intern(ctx, "ignoreQueryFailure"));
-        st = compile_leaf(k, o, type ? type : "", xml_get, e, ig && tsq_ascii_casecmp(ig, "true") == 0);
+        int ignore = 0;
+        for (uint16_t i = 0; i < e->nattrs; i++)
+            if (strcmp(e->attrs[i].name, "ignoreQueryFailure") == 0) ignore = tsq_ascii_casecmp(e->attrs[i].value, "true") == 0;
+        st = compile_leaf(k, o, type ? type : "", xml_get, e, ignore);
         k->ops[at].end = (uint32_t)k->n;
         return st;
     } else if (e->name == atom[A_operator]) {
@@ -623,8 +625,9 @@ static tsq_status run(ev *e, const cop *ops, uint32_t i, int depth, int *res) {
     return TSQ_OK;
 }
 
+/* scratch: a buffer for %VAR% expansions kept by the caller across calls (plans), or NULL */
 static tsq_status run_prog(const struct tsq_cprog *p, tsq_env *env, int *result, tsq_trace_fn trace, void *ud,
-                           tsq_error *err) {
+                           tsq_error *err, tsq_buf *scratch) {
     ev e;
     e.env = env;
     e.prov = tsq_env_provider(env);
@@ -632,13 +635,19 @@ static tsq_status run_prog(const struct tsq_cprog *p, tsq_env *env, int *result,
     e.tud = ud;
     e.err = err;
     e.ctx = tsq_env_ctx(env);
-    tsq_buf_init(&e.x1, e.ctx);
+    if (scratch) e.x1 = *scratch;
+    else tsq_buf_init(&e.x1, e.ctx);
     tsq_buf_init(&e.why, e.ctx);
     tsq_buf_init(&e.text, e.ctx);
     int r = 1;
     tsq_status st = p->n ? run(&e, p->ops, 0, 1, &r) : TSQ_OK;
     if (!st && (e.x1.failed || e.why.failed || e.text.failed)) st = tsq_err(err, TSQ_ENOMEM, "out of memory");
-    tsq_buf_free(&e.x1);
+    if (scratch) {
+        e.x1.failed = 0;
+        *scratch = e.x1;
+    } else {
+        tsq_buf_free(&e.x1);
+    }
     tsq_buf_free(&e.why);
     tsq_buf_free(&e.text);
     *result = st ? 0 : r;
@@ -665,7 +674,7 @@ tsq_status tsq_cond_eval(const tsq_cond *c, tsq_env *env, int *result, tsq_trace
     }
     struct tsq_cprog *p = finish(&k, st);
     if (!p) return err ? err->code : TSQ_ENOMEM;
-    st = run_prog(p, env, result, trace, trace_ud, err);
+    st = run_prog(p, env, result, trace, trace_ud, err, NULL);
     prog_free(c->ctx, p);
     return st;
 }
@@ -703,23 +712,32 @@ static struct tsq_ccache *cache_of(const tsq_node *n) {
     return cc;
 }
 
-tsq_status tsq_node_eval_condition(const tsq_node *n, tsq_env *env, int *result, tsq_trace_fn trace, void *trace_ud,
-                                   tsq_error *err) {
-    if (!n || !env || !result) return tsq_err(err, TSQ_EINVAL, "step, environment and result must not be null");
+tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch) {
     *result = 1;
     if (n->type != N_GROUP && n->type != N_ACTION) return TSQ_OK;
     struct tsq_ccache *cc = cache_of(n);
     if (!cc) return tsq_err(err, TSQ_ENOMEM, "out of memory");
-    tsq_status st;
     if (cc->state == CC_NONE) return TSQ_OK;
     if (cc->state == CC_BAD) {
-        st = tsq_err(err, cc->code, "%s", cc->message ? cc->message : "the condition can not be read");
-    } else if (trace) { /* traces name each operand: evaluate the parsed tree */
-        if (!cc->cond) tsq_cond_from_xml(n->ctx, tsq_cond_elem(n), &cc->cond, NULL);
-        st = cc->cond ? tsq_cond_eval(cc->cond, env, result, trace, trace_ud, err)
-                      : run_prog(cc->prog, env, result, trace, trace_ud, err);
+        *result = 0;
+        return tsq_err(err, cc->code, "%s", cc->message ? cc->message : "the condition can not be read");
+    }
+    return run_prog(cc->prog, env, result, NULL, NULL, err, scratch);
+}
+
+tsq_status tsq_node_eval_condition(const tsq_node *n, tsq_env *env, int *result, tsq_trace_fn trace, void *trace_ud,
+                                   tsq_error *err) {
+    if (!n || !env || !result) return tsq_err(err, TSQ_EINVAL, "step, environment and result must not be null");
+    tsq_status st;
+    if (trace && (n->type == N_GROUP || n->type == N_ACTION)) { /* traces name each operand: the parsed tree */
+        struct tsq_ccache *cc = cache_of(n);
+        if (!cc) return tsq_err(err, TSQ_ENOMEM, "out of memory");
+        if (cc->state == CC_PROG && !cc->cond) tsq_cond_from_xml(n->ctx, tsq_cond_elem(n), &cc->cond, NULL);
+        *result = 1;
+        st = cc->state == CC_PROG && cc->cond ? tsq_cond_eval(cc->cond, env, result, trace, trace_ud, err)
+                                              : tsq_node_eval_fast(n, env, result, err, NULL);
     } else {
-        st = run_prog(cc->prog, env, result, NULL, NULL, err);
+        st = tsq_node_eval_fast(n, env, result, err, NULL);
     }
     if (st) {
         *result = 0;

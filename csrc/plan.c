@@ -31,8 +31,9 @@ static void report(tsq_plan_fn fn, void *ud, const tsq_node *n, tsq_plan_state s
 tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud, tsq_error *err) {
     if (!seq || !env || !fn) return tsq_err(err, TSQ_EINVAL, "sequence, environment and callback must not be null");
     tsq_error e;
-    tsq_buf why;
+    tsq_buf why, scratch;
     tsq_buf_init(&why, seq->ctx);
+    tsq_buf_init(&scratch, seq->ctx);
     const tsq_node *n = tsq_node_walk(seq, NULL);
     while (n) {
         tsq_plan_state s;
@@ -42,9 +43,10 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
             s = TSQ_PLAN_DISABLED;
             reason = "disabled";
         } else {
-            tsq_status st = tsq_node_eval_condition(n, env, &r, NULL, NULL, &e);
+            tsq_status st = tsq_node_eval_fast(n, env, &r, &e, &scratch);
             if (st == TSQ_ENOMEM) {
                 tsq_buf_free(&why);
+                tsq_buf_free(&scratch);
                 return tsq_err(err, TSQ_ENOMEM, "out of memory");
             }
             if (st) {
@@ -71,6 +73,7 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
                                                   : "' is skipped by its condition");
         if (why.failed) {
             tsq_buf_free(&why);
+            tsq_buf_free(&scratch);
             return tsq_err(err, TSQ_ENOMEM, "out of memory");
         }
         const tsq_node *last = n;
@@ -81,5 +84,6 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
         n = tsq_node_walk(seq, last);
     }
     tsq_buf_free(&why);
+    tsq_buf_free(&scratch);
     return TSQ_OK;
 }

@@ -448,6 +448,12 @@ TSQ_API const char *tsq_plan_state_name(tsq_plan_state s);
 
 /* ---------------------------------------------------------------- execution */
 
+/* One SMS_TaskSequenceExecutionStatus row.
+ * Step: groups and actions counted from 1 in document order, depth first, a group before
+ * its children; 0 for sequence-level records (steps of a child sequence run by a Run Task
+ * Sequence step are numbered after all steps of the parent document).
+ * GroupName: the containing group ("" at top level); a group's own records carry its name
+ * and an empty ActionName. */
 typedef struct tsq_record {
     const char *ActionName;
     const char *ActionOutput;
@@ -463,7 +469,10 @@ typedef struct tsq_record {
     uint32_t Step;
 } tsq_record;
 
-/* A step handler: runs action `step` with the live environment. Sets *exit_code and
+/* Return TSQ_ELIMIT when the step ran into its Timeout (failure, exit code 0x800705B4),
+ * TSQ_ESTATE when the computer restarted unexpectedly during the step (a reboot is recorded
+ * and the step reruns up to retryCount times).
+ * A step handler: runs action `step` with the live environment. Sets *exit_code and
  * appends any output to `output`. Return TSQ_OK, or an error status with a message in
  * `output`: the step then fails with that message as its output. */
 typedef tsq_status (*tsq_handler_fn)(void *ud, const tsq_node *step, tsq_env *env,

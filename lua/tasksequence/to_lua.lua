@@ -225,11 +225,22 @@ local function is_var_key(cat, k)
 end
 
 -- The default order of variables: catalogue order, then by name.
+local ORDER = os.getenv("TSQ_ORDER") or "varci"
 local function default_order(cat, keys)
+  local function vn(k) return cat[k] and cat[k].variable or k end
   table.sort(keys, function(a, b)
-    local x, y = cat[a] and cat[a].order, cat[b] and cat[b].order
-    if x and y then return x < y end
-    if x or y then return x ~= nil end
+    if ORDER == "cat" then
+      local x, y = cat[a] and cat[a].order, cat[b] and cat[b].order
+      if x and y then return x < y end
+      if x or y then return x ~= nil end
+      return a < b
+    elseif ORDER == "var" then
+      return vn(a) < vn(b)
+    elseif ORDER == "varci" then
+      local x, y = vn(a):lower(), vn(b):lower()
+      if x ~= y then return x < y end
+      return vn(a) < vn(b)
+    end
     return a < b
   end)
   return keys
@@ -529,7 +540,8 @@ end
 local function attr_lines(el, is_group, vars_keys)
   local lines = {}
   local cat = catalogue(attr_map(el).type)
-  vars_keys = setmetatable({}, { __index = function(_, k) return vars_keys[k] or (cat[k] ~= nil and cat[k].variable ~= nil) end })
+  local given = vars_keys
+  vars_keys = setmetatable({}, { __index = function(_, k) return given[k] or (cat[k] ~= nil and cat[k].variable ~= nil) end })
   for _, a in ipairs(el.attrs) do
     local k, v = a[1], attr_value(a[2])
     if k == "name" or k == "type" then

@@ -1,0 +1,153 @@
+local ts = require "tasksequence"
+
+-- a small deterministic generator, so failures reproduce
+local function rng(seed)
+  local x = seed
+  return function(n)
+    x = (x * 1103515245 + 12345) % 2147483648
+    return x % n + 1
+  end
+end
+
+local function shuffle(t, r)
+  for i = #t, 2, -1 do
+    local j = r(i)
+    t[i], t[j] = t[j], t[i]
+  end
+end
+
+describe("garbage collection", function()
+  it("frees thousands of steps dropped in random order", function()
+    local r = rng(1)
+    for _ = 1, 5 do
+      local pool = {}
+      for i = 1, 2000 do
+        local k = r(3)
+        if k == 1 then pool[i] = ts.group("g" .. i)
+        elseif k == 2 then pool[i] = ts.RunCommandLine { Name = "a" .. i, CommandLine = "x" }
+        else pool[i] = ts.sequence("s" .. i) end
+      end
+      -- random parent links between them (skipping the illegal ones)
+      for i = 1, 2000 do
+        local p, c = pool[r(2000)], pool[i]
+        if p.kind ~= "action" and c.kind ~= "sequence" and not c.parent then pcall(p.add, p, c) end
+      end
+      shuffle(pool, r)
+      for i = 1, #pool do
+        pool[i] = nil
+        if i % 250 == 0 then collectgarbage() end
+      end
+      collectgarbage()
+      collectgarbage()
+    end
+  end)
+
+  it("keeps children usable after their parent is dropped", function()
+    local kids = {}
+    do
+      local g = ts.group "parent"
+      for i = 1, 100 do kids[i] = g:add(ts.RunCommandLine { Name = "k" .. i, CommandLine = "x" }) end
+    end
+    collectgarbage()
+    collectgarbage()
+    for i = 1, 100 do
+      assert.are.equal("k" .. i, kids[i].Name)
+      assert.are.equal("parent", kids[i].parent.Name)
+    end
+  end)
+
+  it("frees parents after their children are dropped", function()
+    local g = ts.group "parent"
+    for i = 1, 100 do g:add(ts.RunCommandLine("k" .. i)) end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(100, #g)
+    assert.are.equal("k50", g[50].Name)
+  end)
+
+  it("keeps steps usable after their sequence is dropped", function()
+    local step
+    do
+      local seq = ts.sequence "s" { ts.group "g" { ts.RunCommandLine "deep" { CommandLine = "x" } } }
+      step = seq[1][1]
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal("deep", step.Name)
+    assert.are.equal("g/deep", step.path)
+    assert.truthy(step.sequence:to_xml():find('name="deep"', 1, true))
+  end)
+
+  it("frees a removed step's old tree independently", function()
+    local removed
+    do
+      local seq = ts.sequence "s" { ts.group "g" { ts.RunCommandLine "x" } }
+      removed = seq[1]:remove()
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(1, #removed)
+    assert.is_nil(removed.parent)
+  end)
+
+  it("gives a new box with the same node after the old box was collected", function()
+    local g = ts.group "g" { ts.RunCommandLine "x" }
+    local addr = tostring(g[1])
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(addr, tostring(g[1]))
+    assert.are.equal(g, g[1].parent)
+  end)
+
+  it("frees thousands of conditions and environments", function()
+    local r = rng(7)
+    local keep = {}
+    for i = 1, 3000 do
+      local c = ts.condition { ts.variable("V" .. i, "equals", i), ts.any { ts.wmi("SELECT " .. i) } }
+      if r(3) == 1 then keep[#keep + 1] = c end
+      local e = ts.environment { variables = { A = i }, wmi = function() return i end }
+      if r(5) == 1 then keep[#keep + 1] = e end
+      if i % 500 == 0 then collectgarbage() end
+    end
+    shuffle(keep, r)
+    for i = #keep, 1, -1 do
+      keep[i] = nil
+      if i % 300 == 0 then collectgarbage() end
+    end
+    collectgarbage()
+  end)
+
+  it("keeps a condition read from a step after the step is gone", function()
+    local c
+    do
+      local s = ts.RunCommandLine { Name = "a", Condition = ts.variable("A", "exists") }
+      c = s.Condition
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal("A exists", tostring(c))
+  end)
+
+  it("lets the state close with objects alive in any order", function()
+    local script = [[
+      local ts = require "tasksequence"
+      local keep = {}
+      for i = 1, 500 do
+        local g = ts.group("g" .. i)
+        keep[#keep + 1] = g:add(ts.RunCommandLine "a")
+        if i % 2 == 0 then keep[#keep + 1] = g end
+        keep[#keep + 1] = ts.condition { ts.variable("A", "exists") }
+        keep[#keep + 1] = ts.environment { variables = { A = i }, wmi = { q = 1 } }
+      end
+      _G.keep = keep
+      os.exit(0, true)
+    ]]
+    local tmp = os.tmpname()
+    local f = assert(io.open(tmp, "w"))
+    f:write(script)
+    f:close()
+    local ok, how, code = os.execute("lua5.4 " .. tmp)
+    os.remove(tmp)
+    assert.are.same({ true, "exit", 0 }, { ok, how, code })
+  end)
+end)
