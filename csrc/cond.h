@@ -82,6 +82,7 @@ tsq_status tsq_cond_from_xml(tsq_ctx *ctx, const tsq_node *elem, tsq_cond **out,
 struct tsq_cprog;
 struct tsq_ccache {
     int state;              /* CC_NONE (no condition), CC_PROG, CC_BAD */
+    size_t size;            /* of the block holding the cache and its program */
     struct tsq_cprog *prog;
     tsq_cond *cond;         /* the parsed condition (kept for traces) */
     tsq_status code;        /* CC_BAD: why it could not be compiled */

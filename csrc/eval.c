@@ -334,16 +334,32 @@ static tsq_status compile_cond(comp *k, const tsq_cond *c, int depth) {
 
 /* --- from the XML of a step: no copies, the program points into the nodes */
 
-static const char *xml_get(const void *src, const char *name, uint32_t *len) {
-    const tsq_node *e = src;
+/* the <variable name=...> children of an <expression>, read once */
+typedef struct xleaf {
+    int n;
+    const char *name[16], *val[16];
+    uint32_t len[16];
+} xleaf;
+
+static void xleaf_read(xleaf *x, const tsq_node *e) {
     const char *nm = e->ctx->atom[A_name];
-    for (const tsq_node *v = tsq_elem_first(e); v; v = tsq_elem_next(v)) {
-        const char *x = tsq_attr_get(v, nm);
-        if (x && strcmp(x, name) == 0) {
-            *len = v->text ? v->text_len : 0;
-            return v->text ? v->text : "";
-        }
+    x->n = 0;
+    for (const tsq_node *v = tsq_elem_first(e); v && x->n < 16; v = tsq_elem_next(v)) {
+        const char *name = tsq_attr_get(v, nm);
+        if (!name) continue;
+        x->name[x->n] = name;
+        x->val[x->n] = v->text ? v->text : "";
+        x->len[x->n++] = v->text ? v->text_len : 0;
     }
+}
+
+static const char *xml_get(const void *src, const char *name, uint32_t *len) {
+    const xleaf *x = src;
+    for (int i = 0; i < x->n; i++)
+        if (strcmp(x->name[i], name) == 0) {
+            *len = x->len[i];
+            return x->val[i];
+        }
     *len = 0;
     return NULL;
 }
@@ -365,7 +381,9 @@ static tsq_status compile_xml(comp *k, const tsq_node *e, int depth, int top) {
         int ignore = 0;
         for (uint16_t i = 0; i < e->nattrs; i++)
             if (strcmp(e->attrs[i].name, "ignoreQueryFailure") == 0) ignore = tsq_ascii_casecmp(e->attrs[i].value, "true") == 0;
-        st = compile_leaf(k, o, type ? type : "", xml_get, e, ignore);
+        xleaf x;
+        xleaf_read(&x, e);
+        st = compile_leaf(k, o, type ? type : "", xml_get, &x, ignore);
         k->ops[at].end = (uint32_t)k->n;
         return st;
     } else if (e->name == atom[A_operator]) {
@@ -679,34 +697,47 @@ tsq_status tsq_cond_eval(const tsq_cond *c, tsq_env *env, int *result, tsq_trace
     return st;
 }
 
+/* Steps without a condition share this one (never written to). */
+static const struct tsq_ccache cc_none = {CC_NONE, 0, NULL, NULL, TSQ_OK, NULL};
+
 void tsq_ccache_free(tsq_ctx *ctx, struct tsq_ccache *cc) {
-    if (!cc) return;
-    prog_free(ctx, cc->prog);
+    if (!cc || cc == &cc_none) return;
     tsq_cond_free(cc->cond);
     tsq_strfree(ctx, cc->message);
-    tsq_ctx_alloc(ctx, cc, sizeof *cc, 0);
+    tsq_ctx_alloc(ctx, cc, cc->size, 0);
 }
 
+/* one block: the cache, then the program */
 static struct tsq_ccache *cache_of(const tsq_node *n) {
     if (n->cc) return n->cc;
     tsq_ctx *ctx = n->ctx;
-    struct tsq_ccache *cc = tsq_ctx_alloc(ctx, NULL, 0, sizeof *cc);
-    if (!cc) return NULL;
-    memset(cc, 0, sizeof *cc);
     const tsq_node *e = tsq_cond_elem(n);
-    if (e) {
+    struct tsq_ccache *cc;
+    if (!e) {
+        cc = (struct tsq_ccache *)&cc_none;
+    } else {
         tsq_error err;
         comp k;
         comp_init(&k, ctx, &err);
         tsq_status st = compile_xml(&k, e, 0, 1);
-        cc->prog = finish(&k, st);
-        if (cc->prog) {
-            cc->state = CC_PROG;
-        } else {
-            cc->state = CC_BAD;
-            cc->code = err.code;
-            cc->message = tsq_strndup(ctx, err.message, strlen(err.message));
+        size_t size = sizeof *cc + (st ? 0 : sizeof(struct tsq_cprog) + k.n * sizeof(cop));
+        cc = tsq_ctx_alloc(ctx, NULL, 0, size);
+        if (cc) {
+            memset(cc, 0, sizeof *cc);
+            cc->size = size;
+            if (!st) {
+                cc->state = CC_PROG;
+                cc->prog = (struct tsq_cprog *)(cc + 1);
+                cc->prog->n = k.n;
+                memcpy(cc->prog->ops, k.ops, k.n * sizeof(cop));
+            } else {
+                cc->state = CC_BAD;
+                cc->code = err.code;
+                cc->message = tsq_strndup(ctx, err.message, strlen(err.message));
+            }
         }
+        if (k.ops != k.local) tsq_ctx_alloc(ctx, k.ops, k.cap * sizeof(cop), 0);
+        if (!cc) return NULL;
     }
     ((tsq_node *)n)->cc = cc; /* a cache: logically const */
     return cc;

@@ -46,7 +46,9 @@ typedef struct envbox {
 /* ------------------------------------------------------------------ state, helpers */
 
 static int state_gc(lua_State *L) {
-    statebox *s = luaL_checkudata(L, 1, STATE_MT);
+    /* no registry lookups in finalizers: at lua_close they run in any state */
+    statebox *s = lua_touserdata(L, 1);
+    if (!s) return 0;
     tsq_ctx_free(s->ctx);
     s->ctx = NULL;
     return 0;
@@ -61,7 +63,8 @@ LTSQ_API tsq_ctx *ltsq_context(lua_State *L) {
 }
 
 static int buf_gc(lua_State *L) {
-    bufbox *b = luaL_checkudata(L, 1, BUF_MT);
+    bufbox *b = lua_touserdata(L, 1);
+    if (!b) return 0;
     if (b->b.ctx) tsq_buf_free(&b->b);
     b->b.ctx = NULL;
     return 0;
@@ -147,7 +150,8 @@ LTSQ_API tsq_node *ltsq_checknode(lua_State *L, int idx) {
 }
 
 static int step_gc(lua_State *L) {
-    stepbox *b = luaL_checkudata(L, 1, STEP_MT);
+    stepbox *b = lua_touserdata(L, 1);
+    if (!b) return 0;
     tsq_node *n = b->n;
     b->n = NULL;
     tsq_node_release(n);
@@ -240,7 +244,8 @@ static tsq_cond *testcond(lua_State *L, int idx) {
 }
 
 static int cond_gc(lua_State *L) {
-    condbox *b = luaL_checkudata(L, 1, COND_MT);
+    condbox *b = lua_touserdata(L, 1);
+    if (!b) return 0;
     tsq_cond_free(b->c);
     b->c = NULL;
     return 0;
@@ -318,7 +323,8 @@ static envbox *checkenvbox(lua_State *L, int idx) {
 }
 
 static int env_gc(lua_State *L) {
-    envbox *b = luaL_checkudata(L, 1, ENV_MT);
+    envbox *b = lua_touserdata(L, 1);
+    if (!b) return 0;
     tsq_env_free(b->env);
     b->env = NULL;
     return 0;
@@ -1849,7 +1855,8 @@ static tsq_status loader_tramp(void *ud, const char *package_id, const char *nam
 }
 
 static int runbox_gc(lua_State *L) {
-    runbox *b = luaL_checkudata(L, 1, RUN_MT);
+    runbox *b = lua_touserdata(L, 1);
+    if (!b) return 0;
     tsq_run_free(b->r);
     b->r = NULL;
     return 0;

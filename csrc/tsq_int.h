@@ -201,7 +201,7 @@ void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr);
 /* Depth-first traversal over all nodes under top (not top itself). */
 tsq_node *tsq_tree_next(const tsq_node *top, const tsq_node *cur);
 
-/* Condition cache hooks (cond_node.c) called when a step's condition element changes
+/* Condition cache hooks (eval.c) called when a step's condition element changes
  * or the node is destroyed. */
 void tsq_ccache_free(tsq_ctx *ctx, struct tsq_ccache *cc);
 

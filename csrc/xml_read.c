@@ -494,6 +494,18 @@ static void detect_layout(tsq_doc *d, const tsq_node *seq) {
         for (uint32_t i = 0; i < c->text_len; i++)
             if (c->text[i] == '\n') nl = c->text + i + 1;
         size_t il = (size_t)(c->text + c->text_len - nl);
+        /* the sequence's own indentation (inside <SequenceData>) is not part of the unit */
+        size_t own = 0;
+        if (seq->src && seq->s0 > 0) {
+            const char *b = seq->src->bytes;
+            uint32_t i = seq->s0;
+            while (i > 0 && (b[i - 1] == ' ' || b[i - 1] == '\t')) i--;
+            if (i == 0 || b[i - 1] == '\n') own = seq->s0 - i;
+        }
+        if (own < il && memcmp(nl, seq->src->bytes + seq->s0 - own, own) == 0) {
+            nl += own;
+            il -= own;
+        }
         if (il > 0 && il < sizeof d->indent && c->next && c->next->name) {
             memcpy(d->indent, nl, il);
             d->indent[il] = '\0';

@@ -273,21 +273,35 @@ local function step_attrs(d)
 end
 
 -- Variables of an action: list of { name, key, has_property }.
-local function step_vars(t, type_)
+local function parse_vars_spec(spec)
   local vars = {}
+  for tok in spec:gmatch("%S+") do
+    local name, key = tok:match("^(.-)=(.*)$")
+    if not name then vars[#vars + 1] = { tok, tok, true }
+    elseif key == "" then vars[#vars + 1] = { name, name, false }
+    else vars[#vars + 1] = { name, key, true } end
+  end
+  return vars
+end
+
+-- Variables of an action: list of { name, key, has_property }, from _vars, else the
+-- document's usual list for the class (layout.classes), else the catalogue.
+local function step_vars(t, type_, L)
   local cat = catalogue(type_)
-  if t._vars then
-    for tok in t._vars:gmatch("%S+") do
-      local name, key = tok:match("^(.-)=(.*)$")
-      if not name then vars[#vars + 1] = { tok, tok, true }
-      elseif key == "" then vars[#vars + 1] = { name, name, false }
-      else vars[#vars + 1] = { name, key, true } end
+  if t._vars then return parse_vars_spec(t._vars), true end
+  local vars, seen = {}, {}
+  local usual = L and L.classes and L.classes[type_ or ""]
+  if usual and usual.vars then
+    for _, v in ipairs(parse_vars_spec(usual.vars)) do
+      if t[v[2]] ~= nil and is_var_key(cat, v[2]) then
+        vars[#vars + 1] = v
+        seen[v[2]] = true
+      end
     end
-    return vars, true
   end
   local keys = {}
   for k in pairs(t) do
-    if is_var_key(cat, k) then keys[#keys + 1] = k end
+    if is_var_key(cat, k) and not seen[k] then keys[#keys + 1] = k end
   end
   default_order(cat, keys)
   for _, k in ipairs(keys) do vars[#vars + 1] = { cat[k] and cat[k].variable or k, k, true } end
@@ -364,7 +378,7 @@ render_step = function(d, L, depth, out)
   local t = d.t
   local vars, has = {}, false
   if d.kind ~= "group" then
-    vars, has = step_vars(t, d.type)
+    vars, has = step_vars(t, d.type, L)
     d.varset = {}
     for _, v in ipairs(vars) do d.varset[v[2]] = true end
   end
@@ -392,8 +406,13 @@ render_step = function(d, L, depth, out)
       if t._hidden then
         for k in t._hidden:gmatch("%S+") do hid[k] = true end
       else
-        local cat = catalogue(d.type)
-        for _, v in ipairs(vars) do if cat[v[2]] and cat[v[2]].hidden then hid[v[2]] = true end end
+        local usual = L.classes and L.classes[d.type or ""]
+        if usual and usual.hidden then
+          for k in usual.hidden:gmatch("%S+") do hid[k] = true end
+        else
+          local cat = catalogue(d.type)
+          for _, v in ipairs(vars) do if cat[v[2]] and cat[v[2]].hidden then hid[v[2]] = true end end
+        end
       end
       for _, v in ipairs(vars) do
         local val = t[v[2]]
@@ -431,6 +450,7 @@ local function layout_of(t)
   local l = t.layout or {}
   return { nl = l.newline == nil and "\n" or (l.newline == "\r\n" and "\n" or l.newline),
     crlf = l.newline == "\r\n" or l.crlf == true, indent = l.indent or "  ", base = l.base or "", step_order = l.step_order or "CAV",
+    classes = l.classes,
     declaration = l.declaration }
 end
 
@@ -651,14 +671,12 @@ local function action_lines(el, src, L, depth)
     lines[#lines + 1] = "Condition = " .. (text and ("ts.condition " .. lstr(text)) or raw_of(cond, src))
   end
   for _, l in ipairs(var_lines) do lines[#lines + 1] = l end
-  if vars_spec.emit then lines[#lines + 1] = "_vars = " .. lstr(table.concat(vars_spec, " ")) end
-  -- hidden flags: said only when they are not the catalogue's
-  local def_hidden = {}
-  for k in pairs(vars_keys) do if cat[k] and cat[k].hidden then def_hidden[#def_hidden + 1] = k end end
-  local h1, h2 = { table.unpack(hidden) }, def_hidden
-  table.sort(h1)
-  table.sort(h2)
-  if table.concat(h1, " ") ~= table.concat(h2, " ") then lines[#lines + 1] = "_hidden = " .. lstr(table.concat(hidden, " ")) end
+  -- said only when the defaults (document's usual list, catalogue) do not give them
+  local optional = {}
+  if has_vars then
+    optional.vars = "_vars = " .. lstr(table.concat(vars_spec, " "))
+    optional.hidden = "_hidden = " .. lstr(table.concat(hidden, " "))
+  end
   if cmd then lines[#lines + 1] = "command = " .. lstr(cmd) end
   local ord = table.concat(order)
   -- the document's default order, filtered to what this step has
@@ -666,7 +684,7 @@ local function action_lines(el, src, L, depth)
   if ord:find("R") or ord ~= def then lines[#lines + 1] = "_order = " .. lstr(ord) end
   if el.tag ~= "step" then lines[#lines + 1] = "_element = " .. lstr(el.tag) end
   for _, r in ipairs(raws) do lines[#lines + 1] = r end
-  return lines
+  return lines, optional
 end
 
 local function group_lines(el, src, L, depth, pad)
@@ -706,25 +724,109 @@ emit_step = function(el, src, L, depth, pad)
   local is_step = el.tag == "group" or el.tag == "step" or el.tag == "subtasksequence"
   if not is_step then return raw_of(el, src) end
   local head = constructor(el)
-  local lines = head and (el.tag == "group" and group_lines(el, src, L, depth, pad) or action_lines(el, src, L, depth))
+  local lines, optional
+  if head then
+    if el.tag == "group" then lines = group_lines(el, src, L, depth, pad)
+    else lines, optional = action_lines(el, src, L, depth) end
+  end
   if not lines then return raw_of(el, src) end
-  local text = join(head, lines, pad)
-  -- the check: the builder must give back this very element
-  local chunk, lerr = load("return " .. text, "=step", "t", { ts = B })
-  if not chunk then error("to_lua produced a script it can not load: " .. lerr .. "\n" .. text) end
-  local ok, same = pcall(function()
-    local d = chunk()
-    local out = {}
-    render_step(d, L, depth, out)
-    local tree = parse_xml(table.concat(out))
-    if os.getenv("TSQ_TO_LUA_DEBUG") and canon_str(elements(tree)[1]) ~= canon_str(el) then
-      io.stderr:write(canon_str(elements(tree)[1]), "\n", canon_str(el), "\n")
-    end
-    return canon_str(elements(tree)[1]) == canon_str(el)
-  end)
-  if ok and same then return text end
-  if os.getenv("TSQ_TO_LUA_DEBUG") then io.stderr:write("raw step: ", tostring(same), "\n", text, "\n") end
+  optional = optional or {}
+  local want = canon_str(el)
+  -- the check: the builder must give back this very element; the shortest form that does
+  local tries = { {}, { optional.hidden }, { optional.vars }, { optional.vars, optional.hidden } }
+  local text, why
+  for _, extra in ipairs(tries) do
+    local all = { table.unpack(lines) }
+    for _, x in ipairs(extra) do all[#all + 1] = x end
+    text = join(head, all, pad)
+    local chunk, lerr = load("return " .. text, "=step", "t", { ts = B })
+    if not chunk then error("to_lua produced a script it can not load: " .. lerr .. "\n" .. text) end
+    local ok, same = pcall(function()
+      local d = chunk()
+      local out = {}
+      render_step(d, L, depth, out)
+      local tree = parse_xml(table.concat(out))
+      return canon_str(elements(tree)[1]) == want
+    end)
+    if ok and same then return text end
+    why = ok and "differs" or same
+    if #extra == 0 and not next(optional) then break end
+  end
+  if os.getenv("TSQ_TO_LUA_DEBUG") then io.stderr:write("raw step: ", tostring(why), "\n", text, "\n") end
   return raw_of(el, src)
+end
+
+-- The variables of a step element as a _vars spec and its hidden keys, or nil.
+local function var_spec_of(step)
+  for _, k in ipairs(elements(step)) do
+    if k.tag == "defaultVarList" then
+      local toks, hid = {}, {}
+      for _, v in ipairs(elements(k)) do
+        local m = attr_map(v)
+        if not m.name then return nil end
+        if m.property == nil then toks[#toks + 1] = m.name .. "="
+        elseif m.property ~= m.name then toks[#toks + 1] = m.name .. "=" .. m.property
+        else toks[#toks + 1] = m.name end
+        if m.hidden == "true" then hid[#hid + 1] = m.property or m.name end
+      end
+      return table.concat(toks, " "), table.concat(hid, " ")
+    end
+  end
+end
+
+-- Per class, the variable list most steps of this document carry (used as the default).
+local function usual_classes(seqel)
+  local count, best = {}, {}
+  local function walk(el)
+    for _, k in ipairs(elements(el)) do
+      if k.tag == "group" then walk(k)
+      elseif k.tag == "step" or k.tag == "subtasksequence" then
+        local t = attr_map(k).type or ""
+        local spec, hid = var_spec_of(k)
+        if spec and spec ~= "" then
+          local key = spec .. "\0" .. hid
+          count[t] = count[t] or {}
+          count[t][key] = (count[t][key] or 0) + 1
+        end
+      end
+    end
+  end
+  walk(seqel)
+  for t, c in pairs(count) do
+    -- the longest list seen twice or more, then what the others add, most common first
+    local specs = {}
+    for k, n in pairs(c) do
+      local spec, hid = k:match("^(.-)%z(.*)$")
+      local ntok = select(2, spec:gsub("%S+", ""))
+      specs[#specs + 1] = { spec = spec, hid = hid, n = n, ntok = ntok }
+    end
+    table.sort(specs, function(a, b)
+      local ra, rb = a.n >= 2, b.n >= 2
+      if ra ~= rb then return ra end
+      if a.ntok ~= b.ntok then return a.ntok > b.ntok end
+      if a.n ~= b.n then return a.n > b.n end
+      return a.spec .. a.hid < b.spec .. b.hid
+    end)
+    local total = 0
+    for _, x in ipairs(specs) do total = total + x.n end
+    if total >= 2 then
+      local toks, have, hidden = {}, {}, {}
+      for _, x in ipairs(specs) do
+        local hs = {}
+        for h in x.hid:gmatch("%S+") do hs[h] = true end
+        for tok in x.spec:gmatch("%S+") do
+          local k = tok:match("=(.+)$") or tok:match("^(.-)=$") or tok
+          if not have[k] then
+            have[k] = true
+            toks[#toks + 1] = tok
+            if hs[k] then hidden[#hidden + 1] = k end
+          end
+        end
+      end
+      best[t] = { vars = table.concat(toks, " "), hidden = table.concat(hidden, " ") }
+    end
+  end
+  return best
 end
 
 local function detect_layout(seqel, src)
@@ -765,6 +867,7 @@ local function detect_layout(seqel, src)
     if n > bestn then best, bestn = perm, n end
   end
   L.step_order = best
+  L.classes = usual_classes(seqel)
   return L
 end
 
@@ -818,6 +921,17 @@ function M.from_xml(src, name)
     local decl = src:match("^(<%?xml[^>]-%?>)")
     if decl then lay[#lay + 1] = "declaration = " .. lstr(decl) end
   end
+  local cls = {}
+  for t in pairs(L.classes) do cls[#cls + 1] = t end
+  table.sort(cls)
+  if #cls > 0 then
+    local parts = {}
+    for _, t in ipairs(cls) do
+      local c = L.classes[t]
+      parts[#parts + 1] = "      " .. key(t) .. " = { vars = " .. lstr(c.vars) .. ", hidden = " .. lstr(c.hidden) .. " },"
+    end
+    lay[#lay + 1] = "\n    classes = {\n" .. table.concat(parts, "\n") .. "\n    },\n  "
+  end
   lines[#lines + 1] = "layout = { " .. table.concat(lay, ", ") .. " }"
   if wrapper then lines[#lines + 1] = "wrapper = " .. lstr(nl_norm(wrapper)) end
   for _, k in ipairs(elements(seqel)) do lines[#lines + 1] = emit_step(k, text, L, 1, "  ") end
@@ -833,14 +947,8 @@ function M.from_xml(src, name)
     local desc = c()
     local back = M.render(desc)
     local _, bseq, _, _ = pcall(locate, back)
-    if os.getenv("TSQ_TO_LUA_DEBUG") then
-      local f = io.open("/tmp/h5rt/a.txt", "w"); f:write((canon_str(bseq):gsub("><", ">\n<"))); f:close()
-      f = io.open("/tmp/h5rt/b.txt", "w"); f:write((canon_str(seqel):gsub("><", ">\n<"))); f:close()
-      f = io.open("/tmp/h5rt/back.xml", "w"); f:write(back); f:close()
-    end
     return canon_str(bseq) == canon_str(seqel)
   end)
-  if os.getenv("TSQ_TO_LUA_DEBUG") then io.stderr:write("check: ", tostring(okr), " ", tostring(same), "\n") end
   if not (okr and same) then
     script = "-- " .. (name or "document") .. " (tsq to-lua): its layout has no constructor form\n"
       .. 'local ts = require "tasksequence"\n\nreturn assert(ts.parse(' .. lstr(nl_norm(src)) .. "))\n"
