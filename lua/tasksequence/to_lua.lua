@@ -938,10 +938,7 @@ function M.from_xml(src, name)
   local script = "-- " .. (name or "document") .. " as a script (tsq to-lua); tsq build gives the XML back\n"
     .. 'local ts = require "tasksequence.to_lua".builder\n\nreturn ' .. join("ts.sequence", lines, "") .. "\n"
   -- the whole document must come back the same; else say it as raw XML
-  local chunk = load(script, "=to_lua", "t", { require = require })
   local okr, same = pcall(function()
-    local t = chunk and debug.getupvalue and nil
-    local _ = t
     local env = { require = function(m) if m == "tasksequence.to_lua" then return M end return require(m) end }
     local c = load(script:gsub("return ts%.sequence", "return ts.__describe", 1), "=to_lua", "t", env)
     local desc = c()
