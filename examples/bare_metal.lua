@@ -14,7 +14,7 @@ return ts.sequence {
     groups.prepare_disk("PS100010"),
     ts.ApplyOperatingSystem { Name = "Apply Windows 11 image", ImagePackageID = "PS100020", ImageIndex = 1,
       DestinationDisk = 0, DestinationPartition = 3 },
-    ts.ApplyWindowsSettings { Name = "Apply Windows Settings", RegisteredOrgName = "Contoso",
+    ts.ApplyWindowsSettings { Name = "Apply Windows Settings", RegisteredOrgName = "Contoso", RegisteredUserName = "Contoso IT",
       TimeZone = "W. Europe Standard Time" },
     ts.SetupWindowsAndSMS { Name = "Setup Windows and ConfigMgr" },
   },

@@ -281,3 +281,60 @@ describe("tsq diff", function()
     assert.matches('"path":"Install/Hello"', js)
   end)
 end)
+
+describe("the examples", function()
+  local ts = require "tasksequence"
+
+  local function depth_max(seq)
+    local m = 0
+    for s in seq:steps() do
+      local d, p = 0, s.parent
+      while p do d, p = d + 1, p.parent end
+      if s.kind == "group" and d > m then m = d end
+    end
+    return m
+  end
+
+  it("demo.lua prints the tree and the XML and writes the file", function()
+    local out_file = dir .. "/demo.xml"
+    local out, err, rc = tsq("run", "examples/demo.lua", out_file)
+    assert.equals(0, rc, err)
+    assert.matches("^Windows 11 Enterprise %- Deploy\n  Initialize\n", out)
+    assert.matches("\n<sequence version=", out)
+    local seq = assert(ts.load(out_file))
+    assert.is_true(depth_max(seq) >= 3)
+    local classes = {}
+    for s in seq:steps() do if s.kind == "action" then classes[s.type] = true end end
+    local n = 0
+    for _ in pairs(classes) do n = n + 1 end
+    assert.is_true(n >= 5)
+    local texts = {}
+    for s in seq:steps() do if s.Condition then texts[#texts + 1] = tostring(s.Condition) end end
+    local all = table.concat(texts, "\n")
+    assert.matches(" or ", all)
+    assert.matches("not ", all)
+    assert.matches(" and ", all)
+  end)
+
+  for _, name in ipairs { "bare_metal", "in_place_upgrade", "drivers_by_model" } do
+    it(name .. ".lua builds a valid sequence", function()
+      local xml, err, rc = tsq("build", "examples/" .. name .. ".lua")
+      assert.equals(0, rc, err)
+      local seq = assert(ts.parse(xml))
+      for _, p in ipairs(seq:validate()) do
+        assert.are_not.equal("error", p.severity, p.message)
+      end
+      assert.is_true(#seq:find { kind = "action" } >= 3)
+    end)
+  end
+
+  it("drivers_by_model.lua has one driver step per model, each with its condition", function()
+    local xml = tsq("build", "examples/drivers_by_model.lua")
+    local seq = assert(ts.parse(xml))
+    local steps = seq:find { type = "ApplyDriverPackage" }
+    assert.equals(5, #steps)
+    for _, s in ipairs(steps) do
+      assert.matches(s.Name, tostring(s.Condition), 1, true)
+    end
+  end)
+end)

@@ -9,6 +9,7 @@ local diff = {}
 local COMMON = { "Name", "Description", "Enabled", "ContinueOnError" }
 
 -- Tables (object arrays) as stable text, so that equal contents compare equal.
+local FLAT = "\1" -- marks such text: it is shown as it is, not quoted
 local function flat(v, depth)
   if type(v) ~= "table" then return v end
   depth = depth or 0
@@ -19,9 +20,16 @@ local function flat(v, depth)
   local parts = {}
   for _, k in ipairs(keys) do
     local x = flat(v[k], depth + 1)
-    parts[#parts + 1] = (type(k) == "number" and "" or (tostring(k) .. "=")) .. (type(x) == "string" and string.format("%q", x) or tostring(x))
+    if type(x) == "string" and x:sub(1, 1) == FLAT then x = x:sub(2)
+    elseif type(x) == "string" then x = string.format("%q", x) end
+    parts[#parts + 1] = (type(k) == "number" and "" or (tostring(k) .. "=")) .. tostring(x)
   end
-  return "{" .. table.concat(parts, ", ") .. "}"
+  return FLAT .. "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local function shown(v)
+  if type(v) == "string" and v:sub(1, 1) == FLAT then return v:sub(2) end
+  return v
 end
 
 local function snapshot(seq)
@@ -60,8 +68,9 @@ local function snapshot(seq)
 end
 diff.snapshot = snapshot
 
-local function value_text(v)
+local function value_text(v, objects)
   if v == nil then return "nil" end
+  if objects then return v end
   if type(v) == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
   return tostring(v)
 end
@@ -125,18 +134,36 @@ function diff.compare(a, b)
   for i, e in ipairs(A) do
     if not ma[i] then add { change = "removed", path = e.path, index = e.index, type = e.type } end
   end
-  -- moves: a different parent, or out of order among the matched siblings
-  local function sibling_rank(S, list_idx, matched)
-    local rank, per_parent = {}, {}
-    for k, e in ipairs(S) do
-      if matched[k] then
-        per_parent[e.parent] = (per_parent[e.parent] or 0) + 1
-        rank[k] = per_parent[e.parent]
+  -- moves: a different parent, or out of order among the siblings that kept their parent
+  -- (those outside the longest run that kept its order)
+  local reordered = {}
+  local groups = {}
+  for j, f in ipairs(B) do
+    local i = mb[j]
+    if i then
+      local e = A[i]
+      local pa = e.parent == 0 and 0 or ma[e.parent]
+      if pa == f.parent then
+        groups[f.parent] = groups[f.parent] or {}
+        table.insert(groups[f.parent], { j = j, i = i })
       end
     end
-    return rank
   end
-  local ra, rb = sibling_rank(A, nil, ma), sibling_rank(B, nil, mb)
+  for _, list in pairs(groups) do
+    -- longest increasing subsequence of the A indices, O(n^2): sibling lists are short
+    local n, len, prev = #list, {}, {}
+    local best, bi = 0, nil
+    for x = 1, n do
+      len[x], prev[x] = 1, nil
+      for y = 1, x - 1 do
+        if list[y].i < list[x].i and len[y] + 1 > len[x] then len[x], prev[x] = len[y] + 1, y end
+      end
+      if len[x] > best then best, bi = len[x], x end
+    end
+    local keep = {}
+    while bi do keep[bi] = true; bi = prev[bi] end
+    for x = 1, n do if not keep[x] then reordered[list[x].j] = true end end
+  end
   for j, f in ipairs(B) do
     local i = mb[j]
     if not i then
@@ -147,10 +174,8 @@ function diff.compare(a, b)
       if e.name ~= f.name then
         add { change = "renamed", path = f.path, from = e.path, old = e.name, new = f.name, type = f.type }
       end
-      if pa ~= f.parent or ra[i] ~= rb[j] then
-        if pa ~= f.parent or e.index ~= f.index then
-          add { change = "moved", path = f.path, from = e.path, old = e.index, new = f.index, type = f.type }
-        end
+      if pa ~= f.parent or reordered[j] then
+        add { change = "moved", path = f.path, from = e.path, old = e.index, new = f.index, type = f.type }
       end
       local keys, seen = {}, {}
       for k in pairs(e.props) do if not seen[k] then seen[k] = true; keys[#keys + 1] = k end end
@@ -158,7 +183,9 @@ function diff.compare(a, b)
       table.sort(keys)
       for _, k in ipairs(keys) do
         if k ~= "Name" and e.props[k] ~= f.props[k] then
-          add { change = "changed", path = f.path, property = k, old = e.props[k], new = f.props[k], type = f.type }
+          local objects = shown(e.props[k]) ~= e.props[k] or shown(f.props[k]) ~= f.props[k] or nil
+          add { change = "changed", path = f.path, property = k, old = shown(e.props[k]), new = shown(f.props[k]),
+            type = f.type, objects = objects }
         end
       end
     end
@@ -174,7 +201,7 @@ function diff.format(changes, prefix)
   for _, c in ipairs(changes) do
     local s
     if c.change == "changed" then
-      s = string.format("~ changed %s: %s %s -> %s", c.path, c.property, value_text(c.old), value_text(c.new))
+      s = string.format("~ changed %s: %s %s -> %s", c.path, c.property, value_text(c.old, c.objects), value_text(c.new, c.objects))
     elseif c.change == "moved" then
       s = string.format("> moved %s (%s) -> %s (%s)", c.from, c.old, c.path, c.new)
     elseif c.change == "renamed" then

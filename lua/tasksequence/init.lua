@@ -184,6 +184,11 @@ for _, c in ipairs(classes) do
   end
 end
 
+-- ------------------------------------------------------------------ XML to Lua
+
+-- seq:to_lua(): a script that rebuilds the document (tasksequence.to_lua)
+core.step_methods.to_lua = function(seq) return require("tasksequence.to_lua").from_seq(seq) end
+
 -- ------------------------------------------------------------------ query methods
 
 local okq, query = pcall(require, "tasksequence.query")

@@ -74,12 +74,11 @@ local function parse_xml(src)
       if not name then error("bad start tag at byte " .. lt) end
       local el = { tag = name, attrs = {}, kids = {}, s = lt }
       while true do
-        local ws, an, quote, qe = src:match("^(%s*)([^%s=/>]+)%s*=%s*([\"'])()", q)
+        local an, quote, qe = src:match("^%s*([^%s=/>]+)%s*=%s*([\"'])()", q)
         if not an then break end
         local ve = src:find(quote, qe, true) or error("unterminated attribute value")
         el.attrs[#el.attrs + 1] = { an, src:sub(qe, ve - 1) }
         q = ve + 1
-        local _ = ws
       end
       local close, ge = src:match("^%s*(/?)>()", q)
       if not ge then error("bad start tag at byte " .. lt) end
@@ -225,22 +224,11 @@ local function is_var_key(cat, k)
 end
 
 -- The default order of variables: catalogue order, then by name.
-local ORDER = os.getenv("TSQ_ORDER") or "varci"
 local function default_order(cat, keys)
-  local function vn(k) return cat[k] and cat[k].variable or k end
   table.sort(keys, function(a, b)
-    if ORDER == "cat" then
-      local x, y = cat[a] and cat[a].order, cat[b] and cat[b].order
-      if x and y then return x < y end
-      if x or y then return x ~= nil end
-      return a < b
-    elseif ORDER == "var" then
-      return vn(a) < vn(b)
-    elseif ORDER == "varci" then
-      local x, y = vn(a):lower(), vn(b):lower()
-      if x ~= y then return x < y end
-      return vn(a) < vn(b)
-    end
+    local x, y = cat[a] and cat[a].order, cat[b] and cat[b].order
+    if x and y then return x < y end
+    if x or y then return x ~= nil end
     return a < b
   end)
   return keys
@@ -557,12 +545,21 @@ local function condition_text(el, L, depth)
   return nil
 end
 
-local function attr_lines(el, is_group, vars_keys)
+local function attr_lines(el, vars_keys)
   local lines = {}
   local cat = catalogue(attr_map(el).type)
   local given = vars_keys
   vars_keys = setmetatable({}, { __index = function(_, k) return given[k] or (cat[k] ~= nil and cat[k].variable ~= nil) end })
-  for _, a in ipairs(el.attrs) do
+  -- attribute order does not make a document different: one order, the builder's
+  local rank = {}
+  for i, k in ipairs(ATTR_ORDER) do rank[k] = i end
+  local attrs = { table.unpack(el.attrs) }
+  table.sort(attrs, function(x, y)
+    local rx, ry = rank[x[1]] or 1000, rank[y[1]] or 1000
+    if rx ~= ry then return rx < ry end
+    return x[1] < y[1]
+  end)
+  for _, a in ipairs(attrs) do
     local k, v = a[1], attr_value(a[2])
     if k == "name" or k == "type" then
       -- in the constructor
@@ -580,7 +577,6 @@ local function attr_lines(el, is_group, vars_keys)
       return nil
     end
   end
-  if is_group then return lines end
   return lines
 end
 
@@ -604,7 +600,6 @@ local function raw_of(el, src) return "ts.raw " .. lstr(nl_norm(src:sub(el.s, el
 local function action_lines(el, src, L, depth)
   local lines, order, raws = {}, {}, {}
   local vars_keys, var_lines, vars_spec, hidden = {}, {}, {}, {}
-  local cat = catalogue(attr_map(el).type)
   local cond, cmd, has_vars
   for _, k in ipairs(elements(el)) do
     if k.tag == "action" and not cmd then
@@ -620,7 +615,6 @@ local function action_lines(el, src, L, depth)
     elseif k.tag == "defaultVarList" and not has_vars then
       has_vars = true
       order[#order + 1] = "V"
-      local sorted, plain = {}, true
       for _, v in ipairs(elements(k)) do
         if v.tag ~= "variable" or #elements(v) > 0 then return nil end
         local m = attr_map(v)
@@ -643,17 +637,11 @@ local function action_lines(el, src, L, depth)
         end
         vars_keys[vkey] = true
         var_lines[#var_lines + 1] = key(vkey) .. " = " .. lstr(table.concat(text))
-        local def_name = cat[vkey] and cat[vkey].variable or vkey
-        if m.property == nil then vars_spec[#vars_spec + 1] = m.name .. "="; plain = false
+        if vkey:find("[%s=]") or m.name:find("[%s=]") then return nil end
+        if m.property == nil then vars_spec[#vars_spec + 1] = m.name .. "="
         elseif m.property ~= m.name then vars_spec[#vars_spec + 1] = m.name .. "=" .. m.property
         else vars_spec[#vars_spec + 1] = m.name end
-        if m.property ~= nil and m.name ~= def_name then plain = false end
-        if not is_var_key(cat, vkey) or vkey:find("[%s=]") or m.name:find("[%s=]") then plain = false end
-        sorted[#sorted + 1] = vkey
       end
-      local s2 = default_order(cat, { table.unpack(sorted) })
-      for i = 1, #sorted do if s2[i] ~= sorted[i] then plain = false end end
-      if #sorted == 0 or not plain then vars_spec.emit = true end
     elseif k.tag == "condition" and not cond then
       cond = k
       order[#order + 1] = "C"
@@ -662,7 +650,7 @@ local function action_lines(el, src, L, depth)
       order[#order + 1] = "R"
     end
   end
-  local al = attr_lines(el, false, vars_keys)
+  local al = attr_lines(el, vars_keys)
   if not al then return nil end
   for _, l in ipairs(al) do lines[#lines + 1] = l end
   if cond then
@@ -698,7 +686,7 @@ local function group_lines(el, src, L, depth, pad)
       kids[#kids + 1] = emit_step(k, src, L, depth + 1, pad .. "  ")
     end
   end
-  local al = attr_lines(el, true, {})
+  local al = attr_lines(el, {})
   if not al then return nil end
   for _, l in ipairs(al) do lines[#lines + 1] = l end
   if cond then
@@ -954,5 +942,19 @@ function M.from_xml(src, name)
 end
 
 B.__describe = function(t) return t end
+
+-- A sequence object of the real module as a script.
+function M.from_seq(seq) return M.from_xml(seq:to_xml()) end
+
+-- Whether two document texts are the same document: the sequence compared as canonical
+-- XML (attribute order, CR LF and CDATA do not matter; white space text does), the
+-- wrapper around it compared as text.
+function M.equal_xml(a, b)
+  local oka, sa, _, wa = pcall(locate, a)
+  local okb, sb, _, wb = pcall(locate, b)
+  if not (oka and okb) then return false end
+  if (wa and nl_norm(wa)) ~= (wb and nl_norm(wb)) then return false end
+  return canon_str(sa) == canon_str(sb)
+end
 
 return M
