@@ -210,6 +210,8 @@ typedef struct job {
     size_t next;      /* next file to take */
     int stop;         /* set when a file failed without --continue-on-error */
     int keep_going;
+    int tty;          /* stderr is a terminal: draw a progress bar */
+    size_t done;
     pthread_mutex_t lock;
     char *fatal;      /* first worker setup error */
 } job;
@@ -235,6 +237,16 @@ static int worker_setup(lua_State *L, job *j) {
         lua_rawseti(L, -2, i + 1);
     }
     return docall(L, 1, 1);
+}
+
+static void progress(size_t done, size_t total) {
+    enum { W = 30 };
+    char bar[W + 1];
+    size_t fill = total ? done * W / total : W;
+    for (size_t i = 0; i < W; i++) bar[i] = i < fill ? '#' : ' ';
+    bar[W] = '\0';
+    fprintf(stderr, "\r[%s] %zu/%zu%s", bar, done, total, done == total ? "\n" : "");
+    fflush(stderr);
 }
 
 static void *worker_main(void *ud) {
@@ -285,6 +297,8 @@ static void *worker_main(void *ud) {
         j->changed[i] = outcome;
         j->failed[i] = outcome < 0;
         if (outcome < 0 && !j->keep_going) j->stop = 1;
+        j->done++;
+        if (j->tty) progress(j->done, j->nfiles);
         pthread_mutex_unlock(&j->lock);
     }
     lua_close(L);
@@ -316,6 +330,10 @@ static int apply_parallel(lua_State *L, int argc, char **argv, int first, int jo
     lua_getfield(L, prep, "keep_going");
     j.keep_going = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, prep, "opts");
+    lua_getfield(L, -1, "diff");
+    j.tty = isatty(2) && !lua_toboolean(L, -1);
+    lua_pop(L, 2);
     lua_getfield(L, prep, "files");
     j.nfiles = (size_t)luaL_len(L, -1);
     size_t n = j.nfiles ? j.nfiles : 1;
@@ -338,6 +356,7 @@ static int apply_parallel(lua_State *L, int argc, char **argv, int first, int jo
             if (pthread_create(&tids[started], NULL, worker_main, &j) == 0) started++;
         }
         for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
+        if (j.tty && j.done < j.nfiles) fputc('\n', stderr);
         pthread_mutex_destroy(&j.lock);
     }
     if (!ok || started == 0) {
@@ -447,7 +466,7 @@ int main(int argc, char **argv) {
     margs m = {argc, argv, 0};
     lua_pushcfunction(L, pmain);
     lua_pushlightuserdata(L, &m);
-    int status = docall(L, 1, 0);
+    int status = lua_pcall(L, 1, 0, 0); /* errors from inside carry their traceback already */
     report(L, status);
     lua_close(L);
     if (status != LUA_OK) return EXIT_FAILURE;

@@ -664,7 +664,10 @@ function cli.main(cmd, args)
     eprintf("tsq: unknown command '%s' (tsq help lists them)\n", tostring(cmd))
     return 2
   end
-  local ok, res = pcall(fn, args or {})
+  local ok, res = xpcall(fn, function(e)
+    if type(e) == "table" and e.msg then return e end
+    return debug.traceback(tostring(e), 2)
+  end, args or {})
   if ok then return res or 0 end
   if type(res) == "table" and res.msg then
     eprintf("tsq %s: %s\n", cmd, res.msg)
