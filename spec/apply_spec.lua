@@ -3,22 +3,8 @@ local BIN = os.getenv("TSQ_BIN") or "build/bin/tsq"
 local SHARED = os.getenv("TSQ_SHARED")
 local ts = require "tasksequence"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function tsq(...)
-  local args = {}
-  for i, a in ipairs { ... } do args[i] = q(a) end
-  local err = os.tmpname()
-  local p = io.popen(q(BIN) .. " " .. table.concat(args, " ") .. " 2>" .. err .. "; echo \"@@$?\"")
-  local out = p:read("a")
-  p:close()
-  local f = io.open(err, "rb")
-  local e = f:read("a")
-  f:close()
-  os.remove(err)
-  local body, rc = out:match("^(.*)@@(%d+)\n$")
-  return body, e, tonumber(rc)
-end
+local H = require "helpers"
+local q, tsq = H.q, H.tsq
 
 local function read(path)
   local f = io.open(path, "rb")

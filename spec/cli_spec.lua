@@ -1,23 +1,8 @@
 -- The tsq host and its subcommands, run as a program (TSQ_BIN, default build/bin/tsq).
 local BIN = os.getenv("TSQ_BIN") or "build/bin/tsq"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
--- Runs tsq with args; returns stdout, stderr, exit status.
-local function tsq(...)
-  local args = {}
-  for i, a in ipairs { ... } do args[i] = q(a) end
-  local err = os.tmpname()
-  local p = io.popen(q(BIN) .. " " .. table.concat(args, " ") .. " 2>" .. err .. "; echo \"@@$?\"")
-  local out = p:read("a")
-  p:close()
-  local f = io.open(err, "rb")
-  local e = f:read("a")
-  f:close()
-  os.remove(err)
-  local body, rc = out:match("^(.*)@@(%d+)\n$")
-  return body, e, tonumber(rc)
-end
+local H = require "helpers"
+local q, tsq = H.q, H.tsq
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))

@@ -1,6 +1,26 @@
 -- helpers for the busted specs of the Lua binding
 local H = {}
 
+-- The tsq program (TSQ_BIN, default build/bin/tsq) and shell quoting for running it.
+H.BIN = os.getenv("TSQ_BIN") or "build/bin/tsq"
+function H.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs tsq with args; returns stdout, stderr, exit status.
+function H.tsq(...)
+  local args = {}
+  for i, a in ipairs { ... } do args[i] = H.q(a) end
+  local err = os.tmpname()
+  local p = io.popen(H.q(H.BIN) .. " " .. table.concat(args, " ") .. " 2>" .. err .. "; echo \"@@$?\"")
+  local out = p:read("a")
+  p:close()
+  local f = io.open(err, "rb")
+  local e = f:read("a")
+  f:close()
+  os.remove(err)
+  local body, rc = out:match("^(.*)@@(%d+)\n$")
+  return body, e, tonumber(rc)
+end
+
 -- The message of the error f raises, without the "file:line: " position.
 function H.errmsg(f, ...)
   local ok, err = pcall(f, ...)

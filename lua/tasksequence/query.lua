@@ -15,19 +15,21 @@
 -- A string selector is a name or a path; a function is a predicate(step).
 local query = {}
 
+local core = require "tasksequence.core"
+
+-- Full class name for a short or full one, from the catalogue ("SubTasksequence" has no
+-- "Action" suffix); names the catalogue does not know are kept as given.
 local function full_type(t)
   if t == nil then return nil end
   if t == "group" or t == "Group" then return "SMS_TaskSequence_Group" end
+  local c = core.class(t)
+  if c then return c.name end
   if t:find("_", 1, true) then return t end
   return "SMS_TaskSequence_" .. t .. "Action"
 end
 query.full_type = full_type
 
-local function depth_of(step)
-  local d, p = 0, step.parent
-  while p do d, p = d + 1, p.parent end
-  return d
-end
+local function depth_of(step) return step.depth end -- the core's tsq_node_depth
 
 -- Direct child steps of a group or sequence, in order.
 function query.children(group)
