@@ -198,6 +198,80 @@ static tsq_status fill_action(tsq_node *n, const tsq_class *c, const char *type,
     return tsq_cmd_update(n, c);
 }
 
+/* ------------------------------------------------------------------ prototypes
+ * A new action of a catalogued class is a copy of that class's prototype, built once per
+ * context by fill_action. The prototype's strings are moved into an arena that its copies
+ * share (as copies of a parsed step share the document's arena), so a copy costs a few
+ * allocations instead of one per attribute, variable and text: building 100,000 steps
+ * in Lua spends its time in Lua, not in malloc. */
+
+/* Moves the owned strings of the tree at top into one arena shared by its copies. */
+static int freeze(tsq_ctx *ctx, tsq_node *top) {
+    tsq_src *s = tsq_src_new(ctx, NULL, 0);
+    if (!s) return 0;
+    int ok = 1;
+    for (tsq_node *x = top; x && ok; x = tsq_tree_next(top, x)) {
+        if (x->flags & F_TEXT_OWNED) {
+            char *t = tsq_src_arena(s, (size_t)x->text_len + 1);
+            if (!t) {
+                ok = 0;
+                break;
+            }
+            memcpy(t, x->text, x->text_len);
+            t[x->text_len] = '\0';
+            tsq_strfree(ctx, x->text);
+            x->text = t;
+            x->flags &= (uint16_t)~F_TEXT_OWNED;
+        }
+        for (uint16_t i = 0; i < x->nattrs; i++) {
+            tsq_attr *a = &x->attrs[i];
+            if (!a->owned) continue;
+            char *v = tsq_src_arena(s, (size_t)a->len + 1);
+            if (!v) {
+                ok = 0;
+                break;
+            }
+            memcpy(v, a->value, a->len);
+            v[a->len] = '\0';
+            tsq_strfree(ctx, a->value);
+            a->value = v;
+            a->owned = 0;
+        }
+        x->src = s;
+        tsq_src_ref(s);
+    }
+    tsq_src_unref(s); /* the nodes hold it now */
+    return ok;
+}
+
+static tsq_node *prototype(tsq_ctx *ctx, const tsq_class *c, const char *elem) {
+    size_t k = (size_t)(c - tsq_classes);
+    if (k >= tsq_naction_classes) return NULL;
+    if (!ctx->protos) {
+        ctx->protos = ctx->alloc(ctx->ud, NULL, 0, tsq_naction_classes * sizeof *ctx->protos);
+        if (!ctx->protos) return NULL;
+        memset(ctx->protos, 0, tsq_naction_classes * sizeof *ctx->protos);
+    }
+    if (ctx->protos[k]) return ctx->protos[k];
+    tsq_node *n = tsq_node_alloc(ctx, N_ACTION, elem);
+    if (!n) return NULL;
+    n->cls = c;
+    n->cls_valid = 1;
+    n->refs = n->tree_refs = 1;
+    if (fill_action(n, c, c->pub.name, c->pub.display) != TSQ_OK || !freeze(ctx, n)) {
+        tsq_node_destroy(n);
+        return NULL;
+    }
+    return ctx->protos[k] = n;
+}
+
+void tsq_protos_free(tsq_ctx *ctx) {
+    if (!ctx->protos) return;
+    for (size_t k = 0; k < tsq_naction_classes; k++) tsq_node_release(ctx->protos[k]);
+    ctx->alloc(ctx->ud, ctx->protos, tsq_naction_classes * sizeof *ctx->protos, 0);
+    ctx->protos = NULL;
+}
+
 tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_node **out, tsq_error *err) {
     if (out) *out = NULL;
     if (!ctx || !type || !*type || !out) return tsq_err(err, TSQ_EINVAL, "an action needs a class name");
@@ -205,6 +279,17 @@ tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_
     if (c && c->kind != TSQ_CK_ACTION) return tsq_err(err, TSQ_EINVAL, "%s is not an action class", type);
     if (!c && !strchr(type, '_')) return unknown_class(err, type);
     const char *elem = tsq_intern(ctx, c ? c->element : "step");
+    const tsq_node *proto = c && elem ? prototype(ctx, c, elem) : NULL;
+    if (proto) {
+        tsq_node *n = tsq_node_clone(proto);
+        if (!n || (name && strcmp(name, c->pub.display) != 0 &&
+                   tsq_attr_set(n, ctx->atom[A_name], name, strlen(name)) != TSQ_OK)) {
+            tsq_node_release(n);
+            return tsq_err(err, TSQ_ENOMEM, "out of memory");
+        }
+        *out = n;
+        return TSQ_OK;
+    }
     tsq_node *n = elem ? tsq_node_alloc(ctx, N_ACTION, elem) : NULL;
     if (!n) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     if (!name) name = c ? c->pub.display : type;

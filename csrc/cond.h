@@ -1,5 +1,5 @@
-/* cond.h - internals shared by the condition files (cond.c, cond_text.c, cond_xml.c,
- * env.c, eval.c, plan.c). Not installed. */
+/* cond.h - internals shared by the condition files (cond.c, cond_print.c, cond_parse.c,
+ * cond_xml.c, env.c, eval.c, plan.c). Not installed. */
 #ifndef TSQ_COND_H
 #define TSQ_COND_H
 
@@ -70,6 +70,12 @@ int tsq_ascii_casecmp(const char *a, const char *b);
 int tsq_ascii_ncasecmp(const char *a, const char *b, size_t n);
 /* Nesting depth of operators (an expression is 0). */
 int tsq_cond_depth(const tsq_cond *c);
+
+/* ---------------------------------------------------------------- cond_print.c */
+/* The lexical rules of the text form, shared with the parser in cond_parse.c. */
+int tsq_cond_text_ident_char(int ch);                               /* [A-Za-z0-9_] */
+int tsq_cond_text_word_is(const char *s, size_t n, const char *kw); /* case-insensitive */
+int tsq_cond_text_is_keyword(const char *s, size_t n);
 
 /* ---------------------------------------------------------------- cond_xml.c */
 /* The step's <condition> element with at least one element child, or NULL. */

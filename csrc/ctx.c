@@ -120,6 +120,7 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
 
 void tsq_ctx_free(tsq_ctx *ctx) {
     if (!ctx) return;
+    tsq_protos_free(ctx);
     tsq_names *t = &ctx->names;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i]) tsq_strfree(ctx, (char *)t->slots[i]);

@@ -50,9 +50,6 @@
  */
 #include "run.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -68,19 +65,10 @@
 #define CLS_REBOOT CLS_PREFIX "RebootAction"
 #define CLS_SETUPWIN CLS_PREFIX "SetupWindowsAndSMSAction"
 
-/* engine-level failures that have no process exit code */
-#define EXIT_E_FAIL ((int32_t)0x80004005)         /* E_FAIL */
-#define EXIT_ACCESSDENIED ((int32_t)0x80070005)   /* read-only variable */
-#define EXIT_INVALIDARG ((int32_t)0x80070057)     /* a step missing what it needs */
-#define EXIT_NOTFOUND ((int32_t)0x80070002)       /* child sequence not loadable */
-#define EXIT_NOTSUPPORTED ((int32_t)0x80070032)   /* wrong SupportedEnvironment */
-#define EXIT_TIMEOUT ((int32_t)0x800705B4)        /* Timeout elapsed */
-#define EXIT_REBOOT 3010                          /* ERROR_SUCCESS_REBOOT_REQUIRED */
 
 #define EPOCH_2000 946684800                      /* 2000-01-01 00:00:00 UTC */
 #define MAX_GROUP_DEPTH 512
 #define MAX_SUB_DEPTH 16
-#define MAX_RULE_DEPTH 64
 #define DEFAULT_MAX_REBOOTS 64
 
 /* ------------------------------------------------------------------ the result */
@@ -162,40 +150,7 @@ typedef struct numbering {
     uint32_t num;
 } numbering;
 
-typedef struct injected {
-    const char *name;  /* borrowed from the step's <variable> */
-    const char *value; /* the value placed */
-} injected;
-
-typedef struct handler_ref {
-    const tsq_handler_entry *h;
-    const char *full; /* catalogue full name of h->type, or NULL */
-} handler_ref;
-
-typedef struct engine {
-    tsq_ctx *ctx;
-    const tsq_run_opts *opts;
-    tsq_run *run;
-    tsq_env *env;
-    const char *adv, *pkg; /* arena copies */
-    handler_ref *handlers; /* opts->nhandlers slots; "default" is not among them */
-    size_t nhandlers;
-    const tsq_handler_entry *fallback; /* "default" */
-    injected *inj;
-    size_t ninj, capinj;
-    tsq_node **loaded; /* child sequences, released after the run */
-    size_t nloaded, caploaded;
-    uint32_t next_base; /* first number for the next loaded child */
-    uint32_t reboots, max_reboots;
-    int sub_depth;
-    int abort;          /* stop everything: too many reboots, out of memory */
-    int oom;
-    int32_t fail_code;  /* exit code of the failure being propagated */
-    const char *abort_msg;
-    const char *last_name_src, *last_name_copy; /* ActionName copy reuse */
-} engine;
-
-static void set_oom(engine *e) {
+void tsq_eng_set_oom(engine *e) {
     e->oom = 1;
     e->abort = 1;
 }
@@ -228,7 +183,7 @@ static void emit(engine *e, tsq_msg msg, uint32_t step, const char *group, const
         size_t ncap = r->caprecs ? r->caprecs * 2 : 64;
         tsq_record *nr = tsq_ctx_alloc(e->ctx, r->recs, r->caprecs * sizeof *nr, ncap * sizeof *nr);
         if (!nr) {
-            set_oom(e);
+            tsq_eng_set_oom(e);
             return;
         }
         r->recs = nr;
@@ -257,14 +212,14 @@ static void emit(engine *e, tsq_msg msg, uint32_t step, const char *group, const
     rec->ResourceID = e->opts->ResourceID;
     rec->Step = step;
     if (!rec->ActionName || !rec->ActionOutput || !rec->ExecutionTime || !rec->GroupName) {
-        set_oom(e);
+        tsq_eng_set_oom(e);
         return;
     }
     r->nrecs++;
 }
 
-static void env_set(engine *e, const char *name, const char *value) {
-    if (tsq_env_set(e->env, name, value) == TSQ_ENOMEM) set_oom(e);
+void tsq_eng_env_set(engine *e, const char *name, const char *value) {
+    if (tsq_env_set(e->env, name, value) == TSQ_ENOMEM) tsq_eng_set_oom(e);
 }
 
 /* Step numbers: the run reaches steps only forward in document order (a re-run reaches
@@ -290,22 +245,22 @@ static uint32_t count_steps(const tsq_node *top) {
 
 /* ------------------------------------------------------------------ reading steps */
 
-static const char *attr(const tsq_node *n, int atom) { return tsq_attr_get(n, n->ctx->atom[atom]); }
+const char *tsq_eng_attr(const tsq_node *n, int atom) { return tsq_attr_get(n, n->ctx->atom[atom]); }
 
 /* The text of the step's defaultVarList entry for `property`, or NULL. */
-static const char *dvar(const tsq_node *n, const char *property) {
+const char *tsq_eng_dvar(const tsq_node *n, const char *property) {
     tsq_ctx *ctx = n->ctx;
     tsq_node *list = tsq_elem_child(n, ctx->atom[A_defaultVarList]);
     if (!list) return NULL;
     for (tsq_node *v = tsq_elem_first(list); v; v = tsq_elem_next(v)) {
         if (v->name != ctx->atom[A_variable]) continue;
-        const char *p = attr(v, A_property);
+        const char *p = tsq_eng_attr(v, A_property);
         if (p && strcmp(p, property) == 0) return v->text ? v->text : "";
     }
     return NULL;
 }
 
-static int is_true(const char *s) { return s && strcasecmp(s, "true") == 0; }
+int tsq_eng_is_true(const char *s) { return s && strcasecmp(s, "true") == 0; }
 
 /* Is code in the space-separated list (signed 32-bit; 0..4294967295 wrap)? */
 static int code_listed(const char *list, int32_t code) {
@@ -327,14 +282,14 @@ static int code_listed(const char *list, int32_t code) {
 }
 
 static const char *success_codes(const tsq_node *a) {
-    const char *s = attr(a, A_successCodeList);
+    const char *s = tsq_eng_attr(a, A_successCodeList);
     if (s) return s;
-    s = dvar(a, "SuccessCodes");
+    s = tsq_eng_dvar(a, "SuccessCodes");
     return s ? s : "0";
 }
 
 static uint32_t uint_attr(const tsq_node *a, int atom) {
-    const char *s = attr(a, atom);
+    const char *s = tsq_eng_attr(a, atom);
     if (!s) return 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -364,338 +319,6 @@ static const tsq_handler_entry *find_handler(engine *e, const char *type) {
     return NULL;
 }
 
-/* ------------------------------------------------------------------ action variables */
-
-static void inject_push(engine *e, const char *name, const char *value) {
-    if (e->ninj == e->capinj) {
-        size_t ncap = e->capinj ? e->capinj * 2 : 32;
-        injected *n = tsq_ctx_alloc(e->ctx, e->inj, e->capinj * sizeof *n, ncap * sizeof *n);
-        if (!n) {
-            set_oom(e);
-            return;
-        }
-        e->inj = n;
-        e->capinj = ncap;
-    }
-    e->inj[e->ninj].name = name;
-    e->inj[e->ninj].value = value;
-    e->ninj++;
-}
-
-/* Places the step's visible defaults that are not defined yet; returns the stack mark. */
-static size_t inject(engine *e, const tsq_node *a) {
-    size_t mark = e->ninj;
-    tsq_ctx *ctx = a->ctx;
-    tsq_node *list = tsq_elem_child(a, ctx->atom[A_defaultVarList]);
-    if (!list) return mark;
-    for (tsq_node *v = tsq_elem_first(list); v && !e->oom; v = tsq_elem_next(v)) {
-        if (v->name != ctx->atom[A_variable] || is_true(attr(v, A_hidden))) continue;
-        const char *name = attr(v, A_name);
-        const char *value = v->text ? v->text : "";
-        if (!name || !*name || !*value || tsq_env_get(e->env, name)) continue;
-        env_set(e, name, value);
-        inject_push(e, name, value);
-    }
-    return mark;
-}
-
-/* Removes the defaults placed since mark, unless the step changed them. */
-static void uninject(engine *e, size_t mark) {
-    while (e->ninj > mark) {
-        injected *i = &e->inj[--e->ninj];
-        const char *now = tsq_env_get(e->env, i->name);
-        if (now && strcmp(now, i->value) == 0) env_set(e, i->name, "");
-    }
-}
-
-static void set_globals(engine *e, const tsq_node *seq) {
-    tsq_ctx *ctx = seq->ctx;
-    tsq_node *list = tsq_elem_child(seq, ctx->atom[A_globalVarList]);
-    if (!list) return;
-    for (tsq_node *v = tsq_elem_first(list); v; v = tsq_elem_next(v)) {
-        if (v->name != ctx->atom[A_variable]) continue;
-        const char *name = attr(v, A_name);
-        if (name && *name && v->text && *v->text && !tsq_env_get(e->env, name)) env_set(e, name, v->text);
-    }
-}
-
-/* ------------------------------------------------------------------ Set Task Sequence Variable */
-
-typedef struct outcome {
-    int ok;
-    int restart; /* the handler reported an unexpected restart */
-    int32_t code;
-} outcome;
-
-static outcome fail_with(tsq_buf *out, int32_t code, const char *msg) {
-    outcome o = {0, 0, code};
-    if (out->len) tsq_buf_add(out, "\n", 1);
-    tsq_buf_adds(out, msg);
-    return o;
-}
-
-static outcome set_variable_checked(engine *e, const char *name, const char *value, tsq_buf *out) {
-    outcome ok = {1, 0, 0};
-    char msg[400];
-    if (!name || !*name) return fail_with(out, EXIT_INVALIDARG, "the step names no variable");
-    if (name[0] == '_') {
-        snprintf(msg, sizeof msg, "variable %.256s is read-only", name);
-        return fail_with(out, EXIT_ACCESSDENIED, msg);
-    }
-    env_set(e, name, value);
-    return ok;
-}
-
-static outcome builtin_setvar(engine *e, const tsq_node *a, tsq_buf *out) {
-    const char *name = dvar(a, "VariableName");
-    const char *value = dvar(a, "VariableValue");
-    tsq_buf x;
-    tsq_buf_init(&x, e->ctx);
-    const char *v = tsq_env_expand(e->env, value ? value : "", &x);
-    if (x.failed) set_oom(e);
-    outcome o = set_variable_checked(e, name, v ? v : "", out);
-    tsq_buf_free(&x);
-    return o;
-}
-
-/* ------------------------------------------------------------------ Set Dynamic Variables */
-
-static xmlNode *xml_first(xmlNode *n) {
-    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE) return c;
-    return NULL;
-}
-
-static xmlNode *xml_next(xmlNode *n) {
-    for (xmlNode *c = n->next; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE) return c;
-    return NULL;
-}
-
-static int xml_is(const xmlNode *n, const char *name) { return strcmp((const char *)n->name, name) == 0; }
-
-/* Text of an element's text and CDATA children (never entity content). */
-static void xml_text(xmlNode *n, tsq_buf *b) {
-    b->len = 0;
-    tsq_buf_add(b, "", 0);
-    for (xmlNode *c = n->children; c; c = c->next)
-        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-            tsq_buf_adds(b, (const char *)c->content);
-}
-
-/* `<variable name="X">value</variable>` child of an expression. */
-static void expr_value(xmlNode *ex, const char *name, tsq_buf *b) {
-    b->len = 0;
-    tsq_buf_add(b, "", 0);
-    for (xmlNode *v = xml_first(ex); v; v = xml_next(v)) {
-        xmlChar *nm = xmlGetProp(v, (const xmlChar *)"name");
-        int hit = nm && strcasecmp((const char *)nm, name) == 0;
-        xmlFree(nm);
-        if (hit) {
-            xml_text(v, b);
-            return;
-        }
-    }
-}
-
-/* Case-insensitive wildcard match: '*' any run, '?' one character. */
-static int wild_match(const char *pat, const char *s) {
-    const char *star = NULL, *retry = NULL;
-    while (*s) {
-        if (*pat == '*') {
-            star = ++pat;
-            retry = s;
-        } else if (*pat == '?' || (*pat && tolower((unsigned char)*pat) == tolower((unsigned char)*s))) {
-            pat++;
-            s++;
-        } else if (star) {
-            pat = star;
-            s = ++retry;
-        } else {
-            return 0;
-        }
-    }
-    while (*pat == '*') pat++;
-    return *pat == '\0';
-}
-
-/* Does `want` equal (case-insensitively) the variable or one of its comma-separated items? */
-static int fact_has(engine *e, const char *var, const char *want) {
-    const char *have = tsq_env_get(e->env, var);
-    if (!have || !*want) return 0;
-    size_t wl = strlen(want);
-    for (const char *p = have;;) {
-        while (*p == ' ') p++;
-        const char *end = p;
-        while (*end && *end != ',') end++;
-        const char *q = end;
-        while (q > p && q[-1] == ' ') q--;
-        if ((size_t)(q - p) == wl && strncasecmp(p, want, wl) == 0) return 1;
-        if (!*end) return 0;
-        p = end + 1;
-    }
-}
-
-typedef struct rule_eval {
-    engine *e;
-    tsq_buf a, b;
-    char msg[512];
-} rule_eval;
-
-static int rule_node(rule_eval *re, xmlNode *n, int depth, int *result);
-
-static int rule_expression(rule_eval *re, xmlNode *ex, int *result) {
-    engine *e = re->e;
-    xmlChar *typ = xmlGetProp(ex, (const xmlChar *)"type");
-    const char *type = typ ? (const char *)typ : "";
-    int rc = 1;
-    if (strstr(type, "ComputerConditionExpression")) {
-        static const char *const pairs[][2] = {{"AssetTag", "_SMSTSAssetTag"},
-                                               {"MACAddress", "_SMSTSMacAddresses"},
-                                               {"SerialNumber", "_SMSTSSerialNumber"},
-                                               {"UUID", "_SMSTSUUID"}};
-        *result = 0;
-        for (size_t i = 0; i < sizeof pairs / sizeof pairs[0] && !*result; i++) {
-            expr_value(ex, pairs[i][0], &re->a);
-            if (re->a.data && *re->a.data) *result = fact_has(e, pairs[i][1], re->a.data);
-        }
-    } else if (strstr(type, "MakeModelConditionExpression")) {
-        const char *make = tsq_env_get(e->env, "_SMSTSMake");
-        const char *model = tsq_env_get(e->env, "_SMSTSModel");
-        expr_value(ex, "Make", &re->a);
-        expr_value(ex, "Model", &re->b);
-        *result = wild_match(re->a.data ? re->a.data : "", make ? make : "") &&
-                  wild_match(re->b.data ? re->b.data : "", model ? model : "");
-    } else if (expr_value(ex, "DefaultGateway", &re->a), re->a.data && *re->a.data) {
-        *result = fact_has(e, "_SMSTSDefaultGateways", re->a.data);
-    } else {
-        /* Variable, WMI, File, ...: the condition evaluator decides */
-        tsq_cond *c = tsq_cond_new_expression(e->ctx, type);
-        tsq_error err;
-        memset(&err, 0, sizeof err);
-        tsq_status st = c ? TSQ_OK : TSQ_ENOMEM;
-        for (xmlNode *v = xml_first(ex); v && st == TSQ_OK; v = xml_next(v)) {
-            if (!xml_is(v, "variable")) continue;
-            xmlChar *nm = xmlGetProp(v, (const xmlChar *)"name");
-            xml_text(v, &re->a);
-            if (nm) st = tsq_cond_set(c, (const char *)nm, re->a.data ? re->a.data : "", &err);
-            xmlFree(nm);
-        }
-        for (xmlAttr *at = ex->properties; at && st == TSQ_OK; at = at->next) {
-            if (strcmp((const char *)at->name, "type") == 0) continue;
-            xmlChar *val = xmlGetProp(ex, at->name);
-            st = tsq_cond_set_attr(c, (const char *)at->name, val ? (const char *)val : "", &err);
-            xmlFree(val);
-        }
-        if (st == TSQ_OK) st = tsq_cond_eval(c, e->env, result, NULL, NULL, &err);
-        tsq_cond_free(c);
-        if (st == TSQ_ENOMEM) set_oom(e);
-        if (st != TSQ_OK) {
-            snprintf(re->msg, sizeof re->msg, "%.500s", err.message[0] ? err.message : tsq_status_name(st));
-            rc = 0;
-        }
-    }
-    xmlFree(typ);
-    if (re->a.failed || re->b.failed) set_oom(e);
-    return rc;
-}
-
-/* Evaluates a condition, operator or expression element; 0 with re->msg on error. */
-static int rule_node(rule_eval *re, xmlNode *n, int depth, int *result) {
-    if (depth > MAX_RULE_DEPTH) {
-        snprintf(re->msg, sizeof re->msg, "rule condition nested more than %d deep", MAX_RULE_DEPTH);
-        return 0;
-    }
-    if (xml_is(n, "expression")) return rule_expression(re, n, result);
-    int mode = 0; /* 0 and, 1 or, 2 not */
-    if (xml_is(n, "operator")) {
-        xmlChar *t = xmlGetProp(n, (const xmlChar *)"type");
-        const char *ts = t ? (const char *)t : "and";
-        if (strcasecmp(ts, "or") == 0) mode = 1;
-        else if (strcasecmp(ts, "not") == 0) mode = 2;
-        else if (strcasecmp(ts, "and") != 0) {
-            snprintf(re->msg, sizeof re->msg, "unknown operator \"%.64s\" in a rule", ts);
-            xmlFree(t);
-            return 0;
-        }
-        xmlFree(t);
-    } else if (!xml_is(n, "condition")) {
-        snprintf(re->msg, sizeof re->msg, "unexpected element <%.64s> in a rule condition", (const char *)n->name);
-        return 0;
-    }
-    int any = 0, all = 1;
-    for (xmlNode *c = xml_first(n); c; c = xml_next(c)) {
-        int r = 0;
-        if (!rule_node(re, c, depth + 1, &r)) return 0;
-        any |= r;
-        all &= r;
-    }
-    *result = mode == 0 ? all : mode == 1 ? any : !any;
-    return 1;
-}
-
-static outcome builtin_dynvars(engine *e, const tsq_node *a, tsq_buf *out) {
-    outcome o = {1, 0, 0};
-    const char *rules = dvar(a, "Rules");
-    if (!rules || !*rules) return o;
-    tsq_xml_init();
-    xmlParserCtxtPtr px = xmlNewParserCtxt();
-    if (!px) {
-        set_oom(e);
-        return fail_with(out, EXIT_E_FAIL, "out of memory");
-    }
-    size_t len = strlen(rules);
-    xmlDocPtr doc = len > 0x7fffffff ? NULL
-        : xmlCtxtReadMemory(px, rules, (int)len, "Rules", NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!doc || doc->intSubset || doc->extSubset || !root || !xml_is(root, "Rules")) {
-        o = fail_with(out, EXIT_INVALIDARG, doc && (doc->intSubset || doc->extSubset)
-                                                ? "the rules must not have a document type declaration"
-                                                : "the rules are not a <Rules> document");
-        goto done;
-    }
-    rule_eval re;
-    re.e = e;
-    re.msg[0] = '\0';
-    tsq_buf_init(&re.a, e->ctx);
-    tsq_buf_init(&re.b, e->ctx);
-    size_t index = 0;
-    for (xmlNode *rule = xml_first(root); rule && o.ok && !e->abort; rule = xml_next(rule)) {
-        if (!xml_is(rule, "Rule")) continue;
-        index++;
-        int match = 1;
-        xmlNode *vars = NULL;
-        for (xmlNode *c = xml_first(rule); c; c = xml_next(c)) {
-            if (xml_is(c, "condition")) {
-                if (!rule_node(&re, c, 0, &match)) {
-                    char msg[600];
-                    snprintf(msg, sizeof msg, "rule %zu: %s", index, re.msg);
-                    o = fail_with(out, EXIT_E_FAIL, msg);
-                    break;
-                }
-            } else if (xml_is(c, "Variables")) {
-                vars = c;
-            }
-        }
-        if (!o.ok || !match || !vars) continue;
-        for (xmlNode *v = xml_first(vars); v && o.ok; v = xml_next(v)) {
-            if (!xml_is(v, "Variable")) continue;
-            xmlChar *nm = xmlGetProp(v, (const xmlChar *)"Name");
-            xml_text(v, &re.a);
-            o = set_variable_checked(e, nm ? (const char *)nm : "", re.a.data ? re.a.data : "", out);
-            xmlFree(nm);
-        }
-    }
-    if (re.a.failed || re.b.failed) set_oom(e);
-    tsq_buf_free(&re.a);
-    tsq_buf_free(&re.b);
-done:
-    if (doc) xmlFreeDoc(doc);
-    xmlFreeParserCtxt(px);
-    return o;
-}
-
 /* ------------------------------------------------------------------ running */
 
 static int run_children(engine *e, numbering *nr, const tsq_node *parent, const char *gname, int depth);
@@ -704,23 +327,23 @@ static outcome builtin_subts(engine *e, const tsq_node *a, tsq_buf *out, int dep
     outcome o = {1, 0, 0};
     char msg[600];
     const char *pkg = tsq_env_get(e->env, "OSDSubTasksequencePackageID");
-    if (!pkg || !*pkg) pkg = dvar(a, "TsPackageID");
-    const char *name = dvar(a, "TsName");
-    if (!pkg || !*pkg) return fail_with(out, EXIT_INVALIDARG, "the step names no task sequence package");
+    if (!pkg || !*pkg) pkg = tsq_eng_dvar(a, "TsPackageID");
+    const char *name = tsq_eng_dvar(a, "TsName");
+    if (!pkg || !*pkg) return tsq_eng_fail_with(out, EXIT_INVALIDARG, "the step names no task sequence package");
     if (!e->opts->loader) {
         snprintf(msg, sizeof msg, "no loader to load task sequence %.256s", pkg);
-        return fail_with(out, EXIT_NOTFOUND, msg);
+        return tsq_eng_fail_with(out, EXIT_NOTFOUND, msg);
     }
     if (e->sub_depth >= MAX_SUB_DEPTH) {
         snprintf(msg, sizeof msg, "task sequences nested more than %d deep", MAX_SUB_DEPTH);
-        return fail_with(out, EXIT_E_FAIL, msg);
+        return tsq_eng_fail_with(out, EXIT_E_FAIL, msg);
     }
     if (e->nloaded == e->caploaded) {
         size_t ncap = e->caploaded ? e->caploaded * 2 : 8;
         tsq_node **n = tsq_ctx_alloc(e->ctx, e->loaded, e->caploaded * sizeof *n, ncap * sizeof *n);
         if (!n) {
-            set_oom(e);
-            return fail_with(out, EXIT_E_FAIL, "out of memory");
+            tsq_eng_set_oom(e);
+            return tsq_eng_fail_with(out, EXIT_E_FAIL, "out of memory");
         }
         e->loaded = n;
         e->caploaded = ncap;
@@ -735,18 +358,18 @@ static outcome builtin_subts(engine *e, const tsq_node *a, tsq_buf *out, int dep
         else if (st != TSQ_OK) snprintf(msg, sizeof msg, "loading task sequence %.256s failed: %s", pkg, tsq_status_name(st));
         else snprintf(msg, sizeof msg, "loading task sequence %.256s gave no sequence", pkg);
         tsq_buf_free(&lmsg);
-        return fail_with(out, st == TSQ_ENOTFOUND || st == TSQ_OK ? EXIT_NOTFOUND : EXIT_E_FAIL, msg);
+        return tsq_eng_fail_with(out, st == TSQ_ENOTFOUND || st == TSQ_OK ? EXIT_NOTFOUND : EXIT_E_FAIL, msg);
     }
     tsq_buf_free(&lmsg);
     numbering cnr = {child, NULL, e->next_base};
     e->next_base += count_steps(child);
-    set_globals(e, child);
+    tsq_eng_set_globals(e, child);
     e->sub_depth++;
     int ok = run_children(e, &cnr, child, tsq_node_name(a), depth + 1);
     e->sub_depth--;
     if (!ok) {
         snprintf(msg, sizeof msg, "task sequence %.256s failed", pkg);
-        return fail_with(out, e->fail_code ? e->fail_code : EXIT_E_FAIL, msg);
+        return tsq_eng_fail_with(out, e->fail_code ? e->fail_code : EXIT_E_FAIL, msg);
     }
     return o;
 }
@@ -760,11 +383,11 @@ static outcome call_handler(engine *e, const tsq_handler_entry *h, const tsq_nod
     tsq_status st = h->fn(h->ud, a, e->env, &code, out);
     int64_t t1 = opts->clock ? opts->clock(opts->clock_ud) : 0;
     uint32_t timeout = uint_attr(a, A_timeout);
-    if (out->failed) set_oom(e);
+    if (out->failed) tsq_eng_set_oom(e);
     if (st == TSQ_ELIMIT || (st == TSQ_OK && timeout && opts->clock && t1 - t0 > (int64_t)timeout)) {
         char msg[128];
         snprintf(msg, sizeof msg, "the step did not finish within its timeout of %u seconds", timeout);
-        return fail_with(out, EXIT_TIMEOUT, msg);
+        return tsq_eng_fail_with(out, EXIT_TIMEOUT, msg);
     }
     if (st == TSQ_ESTATE) {
         o.ok = 0;
@@ -784,19 +407,19 @@ static outcome call_handler(engine *e, const tsq_handler_entry *h, const tsq_nod
 }
 
 static outcome execute(engine *e, const tsq_node *a, const char *type, tsq_buf *out, int depth) {
-    const char *where = attr(a, A_runIn);
+    const char *where = tsq_eng_attr(a, A_runIn);
     const char *pe = tsq_env_get(e->env, "_SMSTSInWinPE");
     if (where && pe) {
-        int in_pe = is_true(pe);
+        int in_pe = tsq_eng_is_true(pe);
         if (strcasecmp(where, "WinPE") == 0 && !in_pe)
-            return fail_with(out, EXIT_NOTSUPPORTED, "the step runs only in Windows PE");
+            return tsq_eng_fail_with(out, EXIT_NOTSUPPORTED, "the step runs only in Windows PE");
         if (strcasecmp(where, "FullOS") == 0 && in_pe)
-            return fail_with(out, EXIT_NOTSUPPORTED, "the step runs only in the full operating system");
+            return tsq_eng_fail_with(out, EXIT_NOTSUPPORTED, "the step runs only in the full operating system");
     }
     const tsq_handler_entry *h = find_handler(e, type);
     if (h) return call_handler(e, h, a, out);
-    if (type_is(type, CLS_SETVAR)) return builtin_setvar(e, a, out);
-    if (type_is(type, CLS_DYNVAR)) return builtin_dynvars(e, a, out);
+    if (type_is(type, CLS_SETVAR)) return tsq_eng_builtin_setvar(e, a, out);
+    if (type_is(type, CLS_DYNVAR)) return tsq_eng_builtin_dynvars(e, a, out);
     if (type_is(type, CLS_SUBTS)) return builtin_subts(e, a, out, depth);
     if (e->fallback) return call_handler(e, e->fallback, a, out);
     outcome o = {1, 0, 0};
@@ -806,9 +429,9 @@ static outcome execute(engine *e, const tsq_node *a, const char *type, tsq_buf *
 static void set_last(engine *e, const char *name, int32_t code, int ok) {
     char num[16];
     snprintf(num, sizeof num, "%ld", (long)code);
-    env_set(e, "_SMSTSLastActionName", name);
-    env_set(e, "_SMSTSLastActionRetCode", num);
-    env_set(e, "_SMSTSLastActionSucceeded", ok ? "true" : "false");
+    tsq_eng_env_set(e, "_SMSTSLastActionName", name);
+    tsq_eng_env_set(e, "_SMSTSLastActionRetCode", num);
+    tsq_eng_env_set(e, "_SMSTSLastActionSucceeded", ok ? "true" : "false");
 }
 
 /* Records a reboot; 0 when it is one too many (the run is then aborted). */
@@ -823,7 +446,7 @@ static int reboot(engine *e, uint32_t num, const char *gname, const char *name, 
     e->reboots++;
     emit(e, TSQ_MSG_REBOOT, num, gname, name, code, why, why ? strlen(why) : 0);
     if (target && tsq_env_get(e->env, "_SMSTSInWinPE"))
-        env_set(e, "_SMSTSInWinPE", strcasecmp(target, "WinPE") == 0 ? "true" : "false");
+        tsq_eng_env_set(e, "_SMSTSInWinPE", strcasecmp(target, "WinPE") == 0 ? "true" : "false");
     return 1;
 }
 
@@ -843,11 +466,11 @@ static int run_action(engine *e, const tsq_node *a, uint32_t num, const char *gn
     for (;;) {
         out.len = 0;
         if (out.data) out.data[0] = '\0';
-        env_set(e, "_SMSTSCurrentActionName", name);
-        size_t mark = inject(e, a);
+        tsq_eng_env_set(e, "_SMSTSCurrentActionName", name);
+        size_t mark = tsq_eng_inject(e, a);
         outcome o = execute(e, a, type, &out, depth);
-        uninject(e, mark);
-        if (out.failed) set_oom(e);
+        tsq_eng_uninject(e, mark);
+        if (out.failed) tsq_eng_set_oom(e);
         if (e->oom) break;
         if (o.restart) {
             if (restarts < retries) {
@@ -858,7 +481,7 @@ static int run_action(engine *e, const tsq_node *a, uint32_t num, const char *gn
             }
             char msg[160];
             snprintf(msg, sizeof msg, "the computer restarted unexpectedly during the step (%u retries)", retries);
-            o = fail_with(&out, o.code ? o.code : EXIT_E_FAIL, msg);
+            o = tsq_eng_fail_with(&out, o.code ? o.code : EXIT_E_FAIL, msg);
         }
         ok = o.ok;
         set_last(e, name, o.code, ok);
@@ -867,16 +490,16 @@ static int run_action(engine *e, const tsq_node *a, uint32_t num, const char *gn
 
         const char *target = NULL;
         if (ok && o.code == EXIT_REBOOT && reboots_on_3010(type)) target = "HD";
-        else if (ok && type_is(type, CLS_REBOOT)) target = dvar(a, "Target");
+        else if (ok && type_is(type, CLS_REBOOT)) target = tsq_eng_dvar(a, "Target");
         else if (ok && type_is(type, CLS_SETUPWIN)) target = "HD";
         if (target && !reboot(e, num, gname, name, o.code, *target ? target : "HD", NULL)) break;
         const char *req = tsq_env_get(e->env, "SMSTSRebootRequested");
         if (req && *req) {
-            int retry = is_true(tsq_env_get(e->env, "SMSTSRetryRequested"));
+            int retry = tsq_eng_is_true(tsq_env_get(e->env, "SMSTSRetryRequested"));
             char t[16];
             snprintf(t, sizeof t, "%s", strcasecmp(req, "WinPE") == 0 ? "WinPE" : "HD");
-            env_set(e, "SMSTSRebootRequested", "");
-            env_set(e, "SMSTSRetryRequested", "");
+            tsq_eng_env_set(e, "SMSTSRebootRequested", "");
+            tsq_eng_env_set(e, "SMSTSRetryRequested", "");
             if (!reboot(e, num, gname, name, o.code, t, NULL)) break;
             if (retry && ok && !e->abort) continue;
         }
@@ -894,7 +517,7 @@ static int gate(engine *e, const tsq_node *n, tsq_buf *msg) {
     memset(&err, 0, sizeof err);
     tsq_status st = tsq_node_eval_condition(n, e->env, &res, NULL, NULL, &err);
     if (st == TSQ_OK) return res ? 1 : 0;
-    if (st == TSQ_ENOMEM) set_oom(e);
+    if (st == TSQ_ENOMEM) tsq_eng_set_oom(e);
     tsq_buf_adds(msg, "the condition could not be evaluated: ");
     tsq_buf_adds(msg, err.message[0] ? err.message : tsq_status_name(st));
     return -1;
@@ -1021,9 +644,9 @@ tsq_status tsq_run_sequence(const tsq_node *seq, const tsq_run_opts *opts, tsq_r
         }
     }
 
-    if (opts->PackageID) env_set(&e, "_SMSTSPackageID", opts->PackageID);
-    if (opts->AdvertisementID) env_set(&e, "_SMSTSAdvertID", opts->AdvertisementID);
-    set_globals(&e, seq);
+    if (opts->PackageID) tsq_eng_env_set(&e, "_SMSTSPackageID", opts->PackageID);
+    if (opts->AdvertisementID) tsq_eng_env_set(&e, "_SMSTSAdvertID", opts->AdvertisementID);
+    tsq_eng_set_globals(&e, seq);
     numbering nr = {seq, NULL, 0};
     e.next_base = count_steps(seq);
     emit(&e, TSQ_MSG_SEQ_START, 0, "", "", 0, NULL, 0);

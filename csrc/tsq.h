@@ -24,6 +24,13 @@
  *  - Strings returned as const char * are owned by the object they come from and stay
  *    valid until that object changes or is freed. Strings are UTF-8, NUL-terminated.
  *  - Destructors accept NULL.
+ *  - Callbacks (allocator, fact providers, step handlers, loaders, clocks, trace, plan
+ *    and problem functions) run on the thread that made the call, must return normally
+ *    (no longjmp or C++ exception through the library: it holds memory across them) and
+ *    must not change the tree or environment being walked unless a function says so.
+ *  - Functions that only read static tables (tsq_version, tsq_status_name, tsq_class_*,
+ *    tsq_status_message_name, tsq_plan_state_name) are safe from any thread at any time.
+ *  - A pointer argument may be NULL only where a function says so.
  */
 #ifndef TSQ_H
 #define TSQ_H
@@ -35,7 +42,12 @@
 extern "C" {
 #endif
 
+/* The version of this header. TSQ_VERSION is what tsq_version() returns for a library
+ * built from it; a host can compare the two at startup. The numeric forms are for #if. */
 #define TSQ_VERSION "0.1.0"
+#define TSQ_VERSION_MAJOR 0
+#define TSQ_VERSION_MINOR 1
+#define TSQ_VERSION_PATCH 0
 #define TSQ_VERSION_NUM 100 /* major * 10000 + minor * 100 + patch */
 
 #if defined(TSQ_BUILDING) && defined(__GNUC__)
@@ -73,7 +85,8 @@ typedef struct tsq_error {
 
 /* The name of a status code ("out of memory", "parse error", ...). */
 TSQ_API const char *tsq_status_name(tsq_status s);
-/* Formats err as "file:line:col: message" (the parts that are known) into buf. */
+/* Formats err as 'file:line:col: step "path": message' (the parts that are known) into
+ * buf, truncating to size; returns buf. */
 TSQ_API const char *tsq_error_format(const tsq_error *err, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- context */
@@ -92,18 +105,26 @@ typedef struct tsq_limits {
     uint32_t max_cond_depth;  /* condition operator nesting; default 64 */
 } tsq_limits;
 
-/* A new context, with the given allocator (NULL: malloc/realloc/free). NULL when out of memory. */
+/* A new context, with the given allocator (NULL: malloc/realloc/free) and its user data;
+ * NULL when out of memory. The allocator is called only from calls on this context. */
 TSQ_API tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud);
-/* Frees the context. Every object made in it must have been released before. */
+/* Frees the context. Every object made in it (trees, conditions, environments, runs,
+ * buffers) must have been released before: they use its allocator and names. */
 TSQ_API void tsq_ctx_free(tsq_ctx *ctx);
+/* The limits in effect, defaults filled in. */
 TSQ_API void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out);
+/* Applies to documents read afterwards. TSQ_EINVAL (nothing changed) for a value out of
+ * range, e.g. max_document of 4 GiB or more. */
 TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, tsq_error *err);
 
-/* Memory from and back to the context's allocator (for strings this API hands out). */
+/* Memory from and back to the context's allocator; `size` must be the size allocated.
+ * tsq_malloc returns NULL when out of memory. */
 TSQ_API void *tsq_malloc(tsq_ctx *ctx, size_t size);
 TSQ_API void tsq_free(tsq_ctx *ctx, void *ptr, size_t size);
 
-/* A growable byte buffer in the context's allocator; used for text output. */
+/* A growable byte buffer in the context's allocator; used for text output. Functions
+ * that "return the string in buf" replace its contents; tsq_write* append. The data
+ * pointer changes when the buffer grows. */
 typedef struct tsq_buf {
     tsq_ctx *ctx;
     char *data; /* NUL-terminated after every append */
@@ -111,8 +132,12 @@ typedef struct tsq_buf {
     int failed; /* set when an allocation failed; later appends do nothing */
 } tsq_buf;
 
+/* Allocates nothing: data is NULL until the first append. */
 TSQ_API void tsq_buf_init(tsq_buf *b, tsq_ctx *ctx);
+/* Frees the data (a buffer set up by tsq_buf_init or zeroed is fine); `failed` stays set
+ * until the next tsq_buf_init. */
 TSQ_API void tsq_buf_free(tsq_buf *b);
+/* Appends n bytes (which may contain NUL); on allocation failure sets `failed`. */
 TSQ_API void tsq_buf_add(tsq_buf *b, const char *s, size_t n);
 TSQ_API void tsq_buf_adds(tsq_buf *b, const char *s);
 
@@ -137,6 +162,9 @@ TSQ_API tsq_node *tsq_group_new(tsq_ctx *ctx, const char *name);
 TSQ_API tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name,
                                   tsq_node **out, tsq_error *err);
 
+/* One more / one less reference to n's tree (NULL is ignored). The last release of a
+ * tree that has no parent frees every node of it. A reference follows the node: after
+ * a move, it keeps the node's new tree alive. */
 TSQ_API void tsq_node_retain(tsq_node *n);
 TSQ_API void tsq_node_release(tsq_node *n);
 
@@ -164,21 +192,26 @@ TSQ_API int tsq_node_depth(const tsq_node *n);
  * first). `top` itself is not visited. NULL at the end. */
 TSQ_API tsq_node *tsq_node_walk(const tsq_node *top, const tsq_node *cur);
 /* The path of a step: names from the sequence down joined by '/' ("Install/Drivers/x"),
- * and the index form ("3.2.1", 1-based). Returns the string in buf. */
+ * and the index form ("3.2.1", 1-based). Returns the string in buf ("" when out of memory,
+ * with buf->failed set). */
 TSQ_API const char *tsq_node_path(const tsq_node *n, tsq_buf *buf);
 TSQ_API const char *tsq_node_index_path(const tsq_node *n, tsq_buf *buf);
 
 /* Tree edits. `child` must have no parent and must not be `parent` or one of its
  * ancestors; the sequence of a document can not be a child. index (size_t)-1 appends. */
 TSQ_API tsq_status tsq_node_insert(tsq_node *parent, size_t index, tsq_node *child, tsq_error *err);
-/* Detaches n from its parent; the caller owns it (+1). NULL when n has no parent. */
+/* Detaches n from its parent; the caller owns it (+1). NULL when n has no parent.
+ * References held on nodes of the detached part move with it. */
 TSQ_API tsq_node *tsq_node_remove(tsq_node *n);
 /* Moves n under new_parent at index (same rules as insert; n may have a parent). */
 TSQ_API tsq_status tsq_node_move(tsq_node *n, tsq_node *new_parent, size_t index, tsq_error *err);
-/* A deep copy, detached (+1). A sequence's copy keeps its wrapper. */
+/* A deep copy in the same context, detached (+1); NULL when out of memory. A sequence's
+ * copy keeps its wrapper. */
 TSQ_API tsq_node *tsq_node_clone(const tsq_node *n);
 
-/* Common step properties. Getters never fail; setters return TSQ_EINVAL on bad input. */
+/* Common step properties. Getters never fail ("" / 0 when unset); setters return
+ * TSQ_EINVAL for a NULL name (a NULL description is "") and TSQ_ENOMEM. Returned strings
+ * are valid until the property changes. */
 TSQ_API const char *tsq_node_name(const tsq_node *n);
 TSQ_API tsq_status tsq_node_set_name(tsq_node *n, const char *name);
 TSQ_API const char *tsq_node_description(const tsq_node *n);
@@ -218,10 +251,13 @@ TSQ_API tsq_status tsq_prop_get(const tsq_node *n, const char *name, tsq_value *
 /* Sets a property; TSQ_V_NIL removes it. Values are checked against the catalogue
  * (type, allowed values) and the action's command text is kept consistent. */
 TSQ_API tsq_status tsq_prop_set(tsq_node *n, const char *name, const tsq_value *v, tsq_error *err);
-/* The properties set on a step, in catalogue order then document order. */
+/* The properties set on a step, in catalogue order then document order; names are
+ * valid while the step keeps them. */
 TSQ_API size_t tsq_prop_count(const tsq_node *n);
 TSQ_API const char *tsq_prop_name(const tsq_node *n, size_t index);
-/* Embedded object arrays (AppInfo, Partitions, Adapters, PackageInfo, Rules). */
+/* Embedded object arrays (AppInfo, Partitions, Adapters, PackageInfo, Rules): field
+ * `field` of element `index` (0-based). TSQ_EINVAL past the end, TSQ_ETYPE when `prop`
+ * is not an object array; out->s is valid until the array changes. */
 TSQ_API tsq_status tsq_prop_object_get(const tsq_node *n, const char *prop, size_t index,
                                        const char *field, tsq_value *out, tsq_error *err);
 TSQ_API tsq_status tsq_prop_object_set(tsq_node *n, const char *prop, size_t index,
@@ -254,7 +290,8 @@ typedef struct tsq_prop_info {
     int hidden, required, secret, global, cmdline_arg;
 } tsq_prop_info;
 
-/* Looks a class up by full or short name; NULL when not catalogued. */
+/* The built-in catalogue (from csrc/catalog.tsv): static, immutable, valid for the life of
+ * the program. Looks a class up by full or short name; NULL when not catalogued. */
 TSQ_API const tsq_class_info *tsq_class_find(const char *name);
 TSQ_API size_t tsq_class_count(void);
 TSQ_API const tsq_class_info *tsq_class_at(size_t index);
@@ -273,7 +310,8 @@ typedef struct tsq_problem {
 } tsq_problem;
 
 typedef void (*tsq_problem_fn)(void *ud, const tsq_problem *p);
-/* Calls fn for each problem found; returns the number of errors (not warnings). */
+/* Calls fn for each problem found (the problem and its strings are valid during the
+ * call only); returns the number of errors (not warnings). fn may be NULL. */
 TSQ_API size_t tsq_validate(const tsq_node *seq, tsq_problem_fn fn, void *ud);
 
 /* ---------------------------------------------------------------- documents */
@@ -284,19 +322,22 @@ typedef enum tsq_wrapper {
     TSQ_WRAP_PACKAGE   /* <SmsTaskSequencePackage> with <SequenceData> */
 } tsq_wrapper;
 
-/* Reads a document from a file or from memory; *out is its sequence (+1).
- * `name` names the document in errors (NULL: "<string>"). */
+/* Reads a document from a file or from memory; *out is its sequence (+1), NULL on
+ * failure. `name` names the document in errors (NULL: "<string>"). Errors: TSQ_ENOTFOUND
+ * and TSQ_EIO (the file), TSQ_EPARSE (malformed, with line and column; also a DTD or
+ * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data. */
 TSQ_API tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *err);
 TSQ_API tsq_status tsq_parse(tsq_ctx *ctx, const char *data, size_t len, const char *name,
                              tsq_node **out, tsq_error *err);
 
-/* Writes the document holding seq, in the wrapper it was read from. Parts that were
- * not changed are written exactly as they were read. */
+/* Appends the document holding seq to out, in the wrapper it was read from. Parts that
+ * were not changed are written exactly as they were read. TSQ_EINVAL when seq is not the
+ * sequence of a document; TSQ_ENOMEM. */
 TSQ_API tsq_status tsq_write(const tsq_node *seq, tsq_buf *out, tsq_error *err);
 /* tsq_write to a temporary file beside path, then renamed over it: on any failure the
  * old file is untouched and the error names the path. */
 TSQ_API tsq_status tsq_save(const tsq_node *seq, const char *path, tsq_error *err);
-/* Writes in one canonical layout (two-space indentation, LF, ConfigMgr attribute order). */
+/* Appends in one canonical layout (two-space indentation, LF, ConfigMgr attribute order). */
 TSQ_API tsq_status tsq_write_canonical(const tsq_node *seq, tsq_buf *out, tsq_error *err);
 
 /* Wrapper (package) fields: PackageID, Name, Description, ... (TSQ_WRAP_NONE has none). */
@@ -326,16 +367,20 @@ typedef enum tsq_cond_kind {
     TSQ_C_EXPRESSION     /* a leaf: class + named values */
 } tsq_cond_kind;
 
+/* A new empty condition or operator (+1, tsq_cond_free); NULL when out of memory. */
 TSQ_API tsq_cond *tsq_cond_new(tsq_ctx *ctx, tsq_cond_kind kind);
 /* A leaf of class `cls` (full or short name: "Variable", "WMI", "File", "Folder",
  * "Registry", "Software", or any other class name, kept as given). */
 TSQ_API tsq_cond *tsq_cond_new_expression(tsq_ctx *ctx, const char *cls);
 TSQ_API void tsq_cond_free(tsq_cond *c);
+/* A deep copy (+1); NULL when out of memory. */
 TSQ_API tsq_cond *tsq_cond_clone(const tsq_cond *c);
 TSQ_API tsq_cond_kind tsq_cond_get_kind(const tsq_cond *c);
-/* Appends a copy of `operand` (not a TSQ_C_CONDITION) to an operator or condition. */
+/* Appends a copy of `operand` (not a TSQ_C_CONDITION) to an operator or condition;
+ * TSQ_EINVAL for a leaf parent, a TSQ_C_CONDITION operand or another context. */
 TSQ_API tsq_status tsq_cond_add(tsq_cond *parent, const tsq_cond *operand, tsq_error *err);
 TSQ_API size_t tsq_cond_count(const tsq_cond *c);
+/* Borrowed: valid while c is unchanged. NULL past the end. */
 TSQ_API const tsq_cond *tsq_cond_operand(const tsq_cond *c, size_t index);
 /* Expression class (full name) and named values ("Variable", "Operator", "Value", ...). */
 TSQ_API const char *tsq_cond_class(const tsq_cond *c);
@@ -349,10 +394,11 @@ TSQ_API tsq_status tsq_cond_set_attr(tsq_cond *c, const char *name, const char *
 /* Structural equality (operator names compared case-insensitively). */
 TSQ_API int tsq_cond_equal(const tsq_cond *a, const tsq_cond *b);
 
-/* The readable text form, e.g.
+/* The readable text form (returned in out; NULL when out of memory), e.g.
  *   _SMSTSInWinPE equals "false" and (Model like "%Latitude%" or not wmi "SELECT ...")
  * Grammar: README.md, "Condition text". */
 TSQ_API const char *tsq_cond_to_text(const tsq_cond *c, tsq_buf *out);
+/* The text form back into a condition (+1 into *out): TSQ_EPARSE naming the column. */
 TSQ_API tsq_status tsq_cond_parse(tsq_ctx *ctx, const char *text, tsq_cond **out, tsq_error *err);
 
 /* The step's condition (+1, tsq_cond_free), or NULL when it has none. */
@@ -393,16 +439,23 @@ typedef struct tsq_provider {
     void *ud;
 } tsq_provider;
 
+/* A new environment with no variables and no provider (+1, tsq_env_free); NULL when out
+ * of memory. */
 TSQ_API tsq_env *tsq_env_new(tsq_ctx *ctx);
 TSQ_API void tsq_env_free(tsq_env *env);
+/* A copy of the variables, sharing the provider (the same callbacks and ud) (+1). */
 TSQ_API tsq_env *tsq_env_clone(const tsq_env *env);
+/* Copies *p (NULL: no provider). p->ud must stay valid while env or a clone of it is used. */
 TSQ_API void tsq_env_set_provider(tsq_env *env, const tsq_provider *p);
+/* TSQ_EINVAL for a NULL or empty name, TSQ_ENOMEM; a NULL or "" value deletes the variable. */
 TSQ_API tsq_status tsq_env_set(tsq_env *env, const char *name, const char *value);
-TSQ_API const char *tsq_env_get(const tsq_env *env, const char *name); /* NULL when undefined */
+/* NULL when undefined; valid until the variable is set again or deleted. */
+TSQ_API const char *tsq_env_get(const tsq_env *env, const char *name);
 TSQ_API size_t tsq_env_count(const tsq_env *env);
 /* Iteration in insertion order: index 0 .. count-1 (names as first set). */
 TSQ_API const char *tsq_env_name_at(const tsq_env *env, size_t index);
-/* Expands %VAR% references (undefined ones stay as written). */
+/* Expands %VAR% references (undefined ones stay as written); the string in out, NULL
+ * when out of memory. */
 TSQ_API const char *tsq_env_expand(const tsq_env *env, const char *text, tsq_buf *out);
 
 /* ---------------------------------------------------------------- evaluation */
@@ -419,7 +472,8 @@ typedef struct tsq_trace_entry {
 typedef void (*tsq_trace_fn)(void *ud, const tsq_trace_entry *e);
 
 /* Evaluates c against env: *result is 1 or 0. TSQ_EFACT when env lacks a fact the
- * condition needs (the message names it). trace may be NULL. */
+ * condition needs (the message names it). trace may be NULL; its entries are valid during
+ * the call only. env is not const because providers are called through it. */
 TSQ_API tsq_status tsq_cond_eval(const tsq_cond *c, tsq_env *env, int *result,
                                  tsq_trace_fn trace, void *trace_ud, tsq_error *err);
 /* Evaluates the condition of step n (1 when it has none). Uses a compiled form cached
@@ -442,7 +496,9 @@ typedef struct tsq_plan_entry {
 } tsq_plan_entry;
 
 typedef void (*tsq_plan_fn)(void *ud, const tsq_plan_entry *e);
-/* Calls fn for every step in document order, evaluated against the static env. */
+/* Calls fn for every step in document order, evaluated against the static env (nothing
+ * runs, no variable changes); entries are valid during the call only. A condition that
+ * can not be evaluated is a TSQ_PLAN_ERROR entry, not a failed call. */
 TSQ_API tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud, tsq_error *err);
 TSQ_API const char *tsq_plan_state_name(tsq_plan_state s);
 
@@ -502,12 +558,15 @@ typedef struct tsq_run_opts {
 
 typedef struct tsq_run tsq_run;
 
-/* Runs seq as the client engine does. *out holds the records and the result even when
- * the sequence fails; the status is not TSQ_OK only for misuse or out of memory. */
+/* Runs seq as the client engine does (handlers are called on this thread, in order; they
+ * may change the environment, not the tree). *out (+1, tsq_run_free) holds the records
+ * and the result even when the sequence fails; the status is not TSQ_OK only for misuse
+ * (TSQ_EINVAL: not a sequence, a handler entry without type or fn) or out of memory. */
 TSQ_API tsq_status tsq_run_sequence(const tsq_node *seq, const tsq_run_opts *opts, tsq_run **out, tsq_error *err);
 TSQ_API void tsq_run_free(tsq_run *r);
 TSQ_API int tsq_run_succeeded(const tsq_run *r);
 TSQ_API size_t tsq_run_record_count(const tsq_run *r);
+/* Borrowed, with its strings, until tsq_run_free; NULL past the end. */
 TSQ_API const tsq_record *tsq_run_record(const tsq_run *r, size_t index);
 
 /* The status messages the engine emits: name for an id, NULL when unknown. */

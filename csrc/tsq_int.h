@@ -33,7 +33,9 @@ struct tsq_ctx {
     tsq_names names;
     const char *atom[A_COUNT];
     tsq_node *free_nodes; /* recycled node structs (linked through next) */
+    tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
 };
+void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
 char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n);

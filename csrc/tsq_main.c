@@ -4,8 +4,9 @@
  * Embeds Lua the way lua.c does: a protected main (pmain) run through lua_pcall with a
  * traceback handler, exit status 1 on error. `tsq run SCRIPT [ARGS...]` runs a script
  * with `arg` set as lua sets it; every other subcommand is
- * require("tasksequence.cli").main(cmd, args). `tsq apply --jobs N` runs N worker
- * threads, each with its own lua_State, over a shared, mutex-protected file index.
+ * require("tasksequence.cli").main(cmd, args). The module "tasksequence.host" gives the
+ * scripts what plain Lua lacks: isatty, file modes, and parallel_apply, which runs
+ * `tsq apply --jobs N` as N worker threads, each with its own lua_State.
  */
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +24,7 @@
 #include "ltsq.h"
 #include "tsq.h"
 
-#define MAX_JOBS 64
+#define MAX_JOBS 64 /* as tasksequence.apply caps --jobs */
 
 static const char *progname = "tsq";
 
@@ -74,9 +75,12 @@ static int host_mode(lua_State *L) {
     return 1;
 }
 
+static int host_parallel_apply(lua_State *L);
+
 /* What the host offers its scripts beyond the module ("tasksequence.host"). */
 static int luaopen_host(lua_State *L) {
-    static const luaL_Reg fns[] = {{"isatty", host_isatty}, {"mode", host_mode}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"isatty", host_isatty}, {"mode", host_mode}, {"parallel_apply", host_parallel_apply}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushstring(L, TSQ_VERSION);
     lua_setfield(L, -2, "version");
@@ -199,21 +203,30 @@ static int run_cli(lua_State *L, int argc, char **argv, int first, int *code) {
 
 /* ------------------------------------------------------------------ apply --jobs */
 
+/* host.parallel_apply(args, files, jobs, keep_going, report): `tsq apply --jobs N`.
+ * N worker threads, each with its own lua_State running
+ * require("tasksequence.apply").worker(args), take files in list order; the calling thread
+ * alone prints: it calls report(i, line, outcome) in file order as results arrive.
+ * Without keep_going a failure stops the taking of files, and a worker about to save file
+ * i first waits (gate) until every file before i is done: if one of them failed, i is not
+ * saved. So --jobs N saves and reports exactly what one job would. */
 typedef struct job {
-    char **argv;      /* the apply arguments (for cli.apply_prepare in each worker) */
-    int argc;
+    const char **args;  /* the apply arguments: strings of the caller's table */
+    size_t nargs;
+    const char **files; /* the file list: strings of the caller's table */
     size_t nfiles;
-    char **files;     /* from the main state's prepare */
-    char **results;   /* per file: the status line block cli.apply_one returned */
-    int *failed;      /* per file: 1 when it failed */
-    int *changed;     /* per file: 1 changed, 0 unchanged, -1 failed */
-    size_t next;      /* next file to take */
-    int stop;         /* set when a file failed without --continue-on-error */
+    char **lines;       /* per file: the report line (malloc'd by a worker) */
+    int *outcome;       /* per file: 1 changed, 0 unchanged, -1 failed */
+    unsigned char *done;
+    size_t next;        /* next file to take */
+    size_t prefix;      /* files [0, prefix) are all done */
+    size_t first_fail;  /* index of the first failed file; nfiles when none */
     int keep_going;
-    int tty;          /* stderr is a terminal: draw a progress bar */
-    size_t done;
+    int stop;           /* take no more files */
+    int running;        /* workers not yet finished */
     pthread_mutex_t lock;
-    char *fatal;      /* first worker setup error */
+    pthread_cond_t cond; /* a file done, a worker finished */
+    char fatal[512];    /* first worker setup error */
 } job;
 
 static char *dup_str(const char *s) {
@@ -223,194 +236,202 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-/* In a worker's state: pushes cli.apply_worker(args) -> function(path) -> line, status. */
+static void job_fatal(job *j, const char *msg) {
+    pthread_mutex_lock(&j->lock);
+    if (!j->fatal[0]) snprintf(j->fatal, sizeof j->fatal, "%s", msg ? msg : "worker setup failed");
+    j->stop = 1;
+    j->first_fail = 0; /* a waiting gate gives up */
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* gate() in a worker state: true when file i may be saved (upvalues: job, i). */
+static int worker_gate(lua_State *L) {
+    job *j = lua_touserdata(L, lua_upvalueindex(1));
+    size_t i = (size_t)lua_tointeger(L, lua_upvalueindex(2));
+    pthread_mutex_lock(&j->lock);
+    while (!j->keep_going && j->prefix < i && j->first_fail > i) pthread_cond_wait(&j->cond, &j->lock);
+    int ok = j->keep_going || j->first_fail > i;
+    pthread_mutex_unlock(&j->lock);
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+/* In a worker's state: pushes apply.worker(args), function(path, gate) -> line, outcome. */
 static int worker_setup(lua_State *L, job *j) {
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "tasksequence.cli");
+    lua_pushliteral(L, "tasksequence.apply");
     int status = docall(L, 1, 1);
     if (status != LUA_OK) return status;
-    lua_getfield(L, -1, "apply_worker");
+    lua_getfield(L, -1, "worker");
     lua_remove(L, -2);
-    lua_createtable(L, j->argc, 0);
-    for (int i = 0; i < j->argc; i++) {
-        lua_pushstring(L, j->argv[i]);
-        lua_rawseti(L, -2, i + 1);
+    lua_createtable(L, (int)j->nargs, 0);
+    for (size_t i = 0; i < j->nargs; i++) {
+        lua_pushstring(L, j->args[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return docall(L, 1, 1);
 }
 
-static void progress(size_t done, size_t total) {
-    enum { W = 30 };
-    char bar[W + 1];
-    size_t fill = total ? done * W / total : W;
-    for (size_t i = 0; i < W; i++) bar[i] = i < fill ? '#' : ' ';
-    bar[W] = '\0';
-    fprintf(stderr, "\r[%s] %zu/%zu%s", bar, done, total, done == total ? "\n" : "");
-    fflush(stderr);
-}
-
-static void *worker_main(void *ud) {
-    job *j = ud;
-    lua_State *L = new_state();
-    if (!L) {
-        pthread_mutex_lock(&j->lock);
-        if (!j->fatal) j->fatal = dup_str("not enough memory for a Lua state");
-        j->stop = 1;
-        pthread_mutex_unlock(&j->lock);
-        return NULL;
-    }
-    int status = worker_setup(L, j);
-    if (status != LUA_OK) {
-        pthread_mutex_lock(&j->lock);
-        if (!j->fatal) j->fatal = dup_str(lua_tostring(L, -1) ? lua_tostring(L, -1) : "worker setup failed");
-        j->stop = 1;
-        pthread_mutex_unlock(&j->lock);
-        lua_close(L);
-        return NULL;
-    }
+static void worker_loop(lua_State *L, job *j) {
     for (;;) {
         pthread_mutex_lock(&j->lock);
         size_t i = j->next;
         if (j->stop || i >= j->nfiles) {
             pthread_mutex_unlock(&j->lock);
-            break;
+            return;
         }
         j->next++;
         pthread_mutex_unlock(&j->lock);
 
         lua_pushvalue(L, -1);
         lua_pushstring(L, j->files[i]);
-        int st = docall(L, 1, 2);
-        const char *line;
-        int outcome;
-        if (st != LUA_OK) {
-            line = lua_tostring(L, -1);
-            outcome = -1;
-        } else {
-            line = lua_tostring(L, -2);
-            outcome = (int)lua_tointeger(L, -1); /* 1 changed, 0 unchanged, -1 failed */
-        }
+        lua_pushlightuserdata(L, j);
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_pushcclosure(L, worker_gate, 2);
+        int st = docall(L, 2, 2);
+        const char *line = lua_tostring(L, st == LUA_OK ? -2 : -1);
+        int outcome = st == LUA_OK ? (int)lua_tointeger(L, -1) : -1;
         char *copy = dup_str(line ? line : "");
-        lua_pop(L, st != LUA_OK ? 1 : 2);
+        if (!copy) outcome = -1; /* reported as an empty failure line */
+        lua_pop(L, st == LUA_OK ? 2 : 1);
+
         pthread_mutex_lock(&j->lock);
-        j->results[i] = copy;
-        j->changed[i] = outcome;
-        j->failed[i] = outcome < 0;
-        if (outcome < 0 && !j->keep_going) j->stop = 1;
-        j->done++;
-        if (j->tty) progress(j->done, j->nfiles);
+        j->lines[i] = copy;
+        j->outcome[i] = outcome;
+        j->done[i] = 1;
+        if (outcome < 0 && i < j->first_fail) {
+            j->first_fail = i;
+            if (!j->keep_going) j->stop = 1;
+        }
+        while (j->prefix < j->nfiles && j->done[j->prefix]) j->prefix++;
+        pthread_cond_broadcast(&j->cond);
         pthread_mutex_unlock(&j->lock);
     }
-    lua_close(L);
+}
+
+static void *worker_main(void *ud) {
+    job *j = ud;
+    lua_State *L = new_state();
+    if (!L) {
+        job_fatal(j, "not enough memory for a Lua state");
+    } else if (worker_setup(L, j) != LUA_OK) {
+        job_fatal(j, lua_tostring(L, -1));
+    } else {
+        worker_loop(L, j);
+    }
+    if (L) lua_close(L);
+    pthread_mutex_lock(&j->lock);
+    j->running--;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
     return NULL;
 }
 
-/* `tsq apply ... --jobs N` with N > 1. The main state lists the files and prints;
- * workers transform. Returns the exit status. */
-static int apply_parallel(lua_State *L, int argc, char **argv, int first, int jobs, int *code) {
-    job j;
-    memset(&j, 0, sizeof j);
-    j.argv = argv + first + 1;
-    j.argc = argc - first - 1;
-    /* cli.apply_prepare(args) -> { files = {...}, keep_going = bool } or raises */
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "tasksequence.cli");
-    int status = docall(L, 1, 1);
-    if (status != LUA_OK) return status;
-    int cli = lua_gettop(L);
-    lua_getfield(L, cli, "apply_prepare");
-    lua_createtable(L, j.argc, 0);
-    for (int i = 0; i < j.argc; i++) {
-        lua_pushstring(L, j.argv[i]);
-        lua_rawseti(L, -2, i + 1);
+/* Run under lua_pcall in the calling state: report(i, line, outcome) in file order.
+ * The lock is never held across a Lua call. */
+static int report_loop(lua_State *L) {
+    job *j = lua_touserdata(L, 1);
+    size_t shown = 0;
+    pthread_mutex_lock(&j->lock);
+    for (;;) {
+        while (shown < j->nfiles && !j->done[shown] && j->running > 0) pthread_cond_wait(&j->cond, &j->lock);
+        if (shown >= j->nfiles || !j->done[shown] || j->fatal[0]) break;
+        const char *line = j->lines[shown];
+        int outcome = j->outcome[shown];
+        pthread_mutex_unlock(&j->lock);
+        lua_pushvalue(L, 2);
+        lua_pushinteger(L, (lua_Integer)shown + 1);
+        lua_pushstring(L, line ? line : "");
+        lua_pushinteger(L, outcome);
+        lua_call(L, 3, 0);
+        pthread_mutex_lock(&j->lock);
+        free(j->lines[shown]);
+        j->lines[shown] = NULL;
+        shown++;
+        if (outcome < 0 && !j->keep_going) break;
     }
-    status = docall(L, 1, 1);
-    if (status != LUA_OK) return status;
-    int prep = lua_gettop(L);
-    lua_getfield(L, prep, "keep_going");
-    j.keep_going = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, prep, "opts");
-    lua_getfield(L, -1, "diff");
-    j.tty = isatty(2) && !lua_toboolean(L, -1);
-    lua_pop(L, 2);
-    lua_getfield(L, prep, "files");
-    j.nfiles = (size_t)luaL_len(L, -1);
-    size_t n = j.nfiles ? j.nfiles : 1;
-    j.files = calloc(n, sizeof *j.files);
-    j.results = calloc(n, sizeof *j.results);
-    j.failed = calloc(n, sizeof *j.failed);
-    j.changed = calloc(n, sizeof *j.changed);
-    int ok = j.files && j.results && j.failed && j.changed;
-    for (size_t i = 0; ok && i < j.nfiles; i++) {
-        lua_rawgeti(L, -1, (lua_Integer)i + 1);
-        j.files[i] = dup_str(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
-        if (!j.files[i]) ok = 0;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    pthread_t tids[MAX_JOBS];
-    int started = 0;
-    if (ok && pthread_mutex_init(&j.lock, NULL) == 0) {
-        for (int t = 0; t < jobs && (size_t)t < n; t++) {
-            if (pthread_create(&tids[started], NULL, worker_main, &j) == 0) started++;
-        }
-        for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
-        if (j.tty && j.done < j.nfiles) fputc('\n', stderr);
-        pthread_mutex_destroy(&j.lock);
-    }
-    if (!ok || started == 0) {
-        lua_pushstring(L, j.fatal ? j.fatal : "can not start worker threads");
-        status = LUA_ERRRUN;
-    } else if (j.fatal) {
-        lua_pushstring(L, j.fatal);
-        status = LUA_ERRRUN;
-    } else {
-        /* cli.apply_finish(prep, results, outcomes) prints in file order -> exit status */
-        lua_getfield(L, cli, "apply_finish");
-        lua_pushvalue(L, prep);
-        lua_createtable(L, (int)j.nfiles, 0);
-        lua_createtable(L, (int)j.nfiles, 0);
-        for (size_t i = 0; i < j.nfiles; i++) {
-            if (j.results[i]) {
-                lua_pushstring(L, j.results[i]);
-                lua_rawseti(L, -3, (lua_Integer)i + 1);
-                lua_pushinteger(L, j.changed[i]);
-                lua_rawseti(L, -2, (lua_Integer)i + 1);
-            }
-        }
-        status = docall(L, 3, 1);
-        if (status == LUA_OK) {
-            *code = (int)lua_tointeger(L, -1);
-            lua_pop(L, 1);
-        }
-    }
-    for (size_t i = 0; i < j.nfiles; i++) {
-        if (j.files) free(j.files[i]);
-        if (j.results) free(j.results[i]);
-    }
-    free(j.files);
-    free(j.results);
-    free(j.failed);
-    free(j.changed);
-    free(j.fatal);
-    if (status == LUA_OK) lua_settop(L, cli - 1);
-    return status;
+    pthread_mutex_unlock(&j->lock);
+    return 0;
 }
 
-/* The --jobs N of an apply command line (1 when absent); -1 when malformed. */
-static int jobs_of(int argc, char **argv, int first) {
-    for (int i = first + 1; i < argc; i++) {
-        const char *v = NULL;
-        if (strcmp(argv[i], "--jobs") == 0 || strcmp(argv[i], "-j") == 0) v = i + 1 < argc ? argv[i + 1] : "";
-        else if (strncmp(argv[i], "--jobs=", 7) == 0) v = argv[i] + 7;
-        if (!v) continue;
-        char *end;
-        errno = 0;
-        long n = strtol(v, &end, 10);
-        if (errno || *end || end == v || n < 1) return -1;
-        return n > MAX_JOBS ? MAX_JOBS : (int)n;
+/* Strings of the array at idx into out (they stay alive: the table is an argument). */
+static void check_strings(lua_State *L, int idx, const char **out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (lua_rawgeti(L, idx, (lua_Integer)i + 1) != LUA_TSTRING) luaL_argerror(L, idx, "array of strings expected");
+        out[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
     }
+}
+
+static int host_parallel_apply(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer jobs = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, jobs >= 1 && jobs <= MAX_JOBS, 3, "between 1 and 64 jobs expected");
+    int keep_going = lua_toboolean(L, 4);
+    luaL_checktype(L, 5, LUA_TFUNCTION);
+    lua_settop(L, 5);
+    size_t nargs = (size_t)luaL_len(L, 1), nfiles = (size_t)luaL_len(L, 2);
+    luaL_argcheck(L, nargs < ((size_t)1 << 20) && nfiles < ((size_t)1 << 40), 2, "too many");
+    /* the job and its arrays live in one userdata, so a raise here frees them */
+    size_t size = sizeof(job) + (nargs + 2 * nfiles) * sizeof(char *) + nfiles * (sizeof(int) + 1);
+    job *j = lua_newuserdatauv(L, size, 0); /* index 6 */
+    memset(j, 0, size);
+    j->args = (const char **)(j + 1);
+    j->files = j->args + nargs;
+    j->lines = (char **)(j->files + nfiles);
+    j->outcome = (int *)(j->lines + nfiles);
+    j->done = (unsigned char *)(j->outcome + nfiles);
+    j->nargs = nargs;
+    j->nfiles = nfiles;
+    j->first_fail = nfiles;
+    j->keep_going = keep_going;
+    check_strings(L, 1, j->args, nargs);
+    check_strings(L, 2, j->files, nfiles);
+    if (pthread_mutex_init(&j->lock, NULL) != 0) return luaL_error(L, "can not create a mutex");
+    if (pthread_cond_init(&j->cond, NULL) != 0) {
+        pthread_mutex_destroy(&j->lock);
+        return luaL_error(L, "can not create a condition variable");
+    }
+    pthread_t tids[MAX_JOBS];
+    int started = 0;
+    for (lua_Integer t = 0; t < jobs && (size_t)t < nfiles; t++) {
+        pthread_mutex_lock(&j->lock);
+        j->running++;
+        pthread_mutex_unlock(&j->lock);
+        if (pthread_create(&tids[started], NULL, worker_main, j) == 0) {
+            started++;
+        } else {
+            pthread_mutex_lock(&j->lock);
+            j->running--;
+            pthread_mutex_unlock(&j->lock);
+        }
+    }
+    int status = LUA_OK;
+    if (started > 0) {
+        lua_pushcfunction(L, report_loop);
+        lua_pushlightuserdata(L, j);
+        lua_pushvalue(L, 5);
+        status = lua_pcall(L, 2, 0, 0);
+    }
+    /* stop the workers (they finish the file in hand), then release what they made */
+    pthread_mutex_lock(&j->lock);
+    j->stop = 1;
+    if (status != LUA_OK) j->first_fail = 0;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+    for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
+    for (size_t i = 0; i < nfiles; i++) free(j->lines[i]);
+    pthread_cond_destroy(&j->cond);
+    pthread_mutex_destroy(&j->lock);
+    if (status != LUA_OK) return lua_error(L);
+    if (started == 0 || j->fatal[0]) {
+        luaL_pushfail(L);
+        lua_pushstring(L, j->fatal[0] ? j->fatal : "can not start worker threads");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -444,11 +465,6 @@ static int pmain(lua_State *L) {
     if (strcmp(argv[1], "run") == 0) {
         if (argc < 3) return luaL_error(L, "run: a script is required (tsq run SCRIPT [ARGS...])");
         status = run_script(L, argc, argv, 2);
-    } else if (strcmp(argv[1], "apply") == 0) {
-        int jobs = jobs_of(argc, argv, 1);
-        if (jobs < 0) return luaL_error(L, "apply: --jobs wants a positive integer");
-        if (jobs > 1) status = apply_parallel(L, argc, argv, 1, jobs, &m->code);
-        else status = run_cli(L, argc, argv, 1, &m->code);
     } else {
         status = run_cli(L, argc, argv, 1, &m->code);
     }

@@ -38,6 +38,9 @@ typedef struct rd {
     size_t nodes;         /* nodes created in the arena (each holds a src reference) */
     tsq_attr *tmp;        /* scratch for attributes of one start tag */
     size_t tmpcap;
+    /* libxml2 hands every name over as a pointer into its dictionary, the same pointer
+     * for the same name: this maps those pointers to our interned names without hashing */
+    struct { const xmlChar *key; const char *name; } names[256];
     int failed;
     tsq_error *err;
     int line, col;        /* position of our own error */
@@ -193,34 +196,60 @@ static tsq_ntype kind_of(rd *r, const char *name) {
     return N_ELEM;
 }
 
-static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
-                     int nns, const xmlChar **ns, int nattr, int ndef, const xmlChar **attrs) {
-    rd *r = ud;
-    TSQ_UNUSED(local); TSQ_UNUSED(prefix); TSQ_UNUSED(uri); TSQ_UNUSED(nns); TSQ_UNUSED(ns);
-    TSQ_UNUSED(nattr); TSQ_UNUSED(ndef); TSQ_UNUSED(attrs);
-    if (r->failed) return;
-    uint32_t p = pos_now(r);
+/* Our interned name for a name from libxml2's dictionary. */
+static const char *dict_name(rd *r, const xmlChar *key) {
+    size_t h = (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u) >> 56); /* names sit byte-adjacent */
+    if (r->names[h].key == key) return r->names[h].name;
+    const char *name = tsq_intern(r->ctx, (const char *)key);
+    if (name) {
+        r->names[h].key = key;
+        r->names[h].name = name;
+    }
+    return name;
+}
+
+/* An attribute value as libxml2 decoded it. Without a DTD the only reference it leaves in
+ * place is "&#38;" (how it passes an escaped '&' when it does not substitute entities). */
+static char *copy_value(rd *r, const xmlChar *v, const xmlChar *end, uint32_t *outlen) {
+    size_t n = (size_t)(end - v);
+    char *d = tsq_src_arena(r->src, n + 1);
+    if (!d) return NULL;
+    const char *amp = memchr(v, '&', n);
+    if (!amp) {
+        memcpy(d, v, n);
+        d[n] = '\0';
+        *outlen = (uint32_t)n;
+        return d;
+    }
+    char *o = d;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '&' && i + 4 < n && memcmp(v + i, "&#38;", 5) == 0) {
+            *o++ = '&';
+            i += 4;
+        } else {
+            *o++ = (char)v[i];
+        }
+    }
+    *o = '\0';
+    *outlen = (uint32_t)(o - d);
+    return d;
+}
+
+static int grow_tmp(rd *r, size_t need) {
+    if (need <= r->tmpcap) return 1;
+    size_t nc = r->tmpcap ? r->tmpcap * 2 : 16;
+    while (nc < need) nc *= 2;
+    tsq_attr *t = tsq_ctx_alloc(r->ctx, r->tmp, r->tmpcap * sizeof *t, nc * sizeof *t);
+    if (!t) return 0;
+    r->tmp = t;
+    r->tmpcap = nc;
+    return 1;
+}
+
+/* Attributes from the raw start tag [q, end): for elements with namespace declarations or
+ * prefixed attributes, whose order libxml2 does not report as written. -1 on failure. */
+static long raw_attrs(rd *r, const char *q, const char *end, uint32_t s0) {
     const char *b = r->bytes;
-    if (p >= r->len || !(b[p] == '>' || (b[p] == '/' && p + 1 < r->len && b[p + 1] == '>'))) {
-        fail_at(r, TSQ_EPARSE, p, "internal error: lost the position of a start tag");
-        return;
-    }
-    int empty = b[p] == '/';
-    uint32_t s1 = p + (empty ? 2 : 1), s0 = p;
-    while (s0 > 0 && b[s0] != '<') s0--;
-    if (++r->depth > (int)r->ctx->limits.max_depth) {
-        char msg[80];
-        snprintf(msg, sizeof msg, "elements nested deeper than the limit of %u", r->ctx->limits.max_depth);
-        fail_at(r, TSQ_ELIMIT, s0, msg);
-        return;
-    }
-    if (!flush_text(r, s0)) goto oom;
-    /* name and attributes from the raw start tag */
-    const char *q = b + s0 + 1, *end = b + p;
-    const char *nm = q;
-    while (q < end && !is_sp(*q)) q++;
-    const char *name = tsq_intern_n(r->ctx, nm, (size_t)(q - nm));
-    if (!name) goto oom;
     size_t na = 0;
     for (;;) {
         while (q < end && is_sp(*q)) q++;
@@ -233,20 +262,14 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
         char quote = *q++;
         const char *v = q;
         while (q < end && *q != quote) q++;
-        if (na == r->tmpcap) {
-            size_t nc = r->tmpcap ? r->tmpcap * 2 : 16;
-            tsq_attr *t = tsq_ctx_alloc(r->ctx, r->tmp, r->tmpcap * sizeof *t, nc * sizeof *t);
-            if (!t) goto oom;
-            r->tmp = t;
-            r->tmpcap = nc;
-        }
+        if (!grow_tmp(r, na + 1)) return -1;
         if ((uint64_t)(q - v) > r->ctx->limits.max_text) {
             fail_at(r, TSQ_ELIMIT, (uint32_t)(v - b), "an attribute value exceeds the size limit");
-            return;
+            return -1;
         }
         tsq_attr *a = &r->tmp[na];
-        if (!(a->name = tsq_intern_n(r->ctx, an, (size_t)(ane - an)))) goto oom;
-        if (!(a->value = decode_attr(r, v, (size_t)(q - v), &a->len))) goto oom;
+        if (!(a->name = tsq_intern_n(r->ctx, an, (size_t)(ane - an)))) return -1;
+        if (!(a->value = decode_attr(r, v, (size_t)(q - v), &a->len))) return -1;
         a->raw = (int16_t)(na < 32767 ? (int)na : -1);
         a->owned = 0;
         a->pad = 0;
@@ -254,14 +277,87 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
         q++;
         if (na >= UINT16_MAX) {
             fail_at(r, TSQ_ELIMIT, s0, "too many attributes on one element");
+            return -1;
+        }
+    }
+    return (long)na;
+}
+
+static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
+                     int nns, const xmlChar **ns, int nattr, int ndef, const xmlChar **attrs) {
+    rd *r = ud;
+    TSQ_UNUSED(uri); TSQ_UNUSED(ns);
+    if (r->failed) return;
+    uint32_t p = pos_now(r);
+    const char *b = r->bytes;
+    if (p >= r->len || !(b[p] == '>' || (b[p] == '/' && p + 1 < r->len && b[p + 1] == '>'))) {
+        fail_at(r, TSQ_EPARSE, p, "internal error: lost the position of a start tag");
+        return;
+    }
+    int empty = b[p] == '/';
+    uint32_t s1 = p + (empty ? 2 : 1), s0 = p;
+    /* text between markup holds no '<' (CDATA sections aside), so the tag starts at the
+     * first '<' after the previous markup */
+    const char *lt = r->cur && !r->text_cdata && r->text_start < p
+                         ? memchr(b + r->text_start, '<', p - r->text_start) : NULL;
+    if (lt)
+        s0 = (uint32_t)(lt - b);
+    else
+        while (s0 > 0 && b[s0] != '<') s0--;
+    if (++r->depth > (int)r->ctx->limits.max_depth) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "elements nested deeper than the limit of %u", r->ctx->limits.max_depth);
+        fail_at(r, TSQ_ELIMIT, s0, msg);
+        return;
+    }
+    if (!flush_text(r, s0)) goto oom;
+    const char *q = b + s0 + 1, *end = b + p;
+    const char *name;
+    if (!prefix) {
+        name = dict_name(r, local);
+        q += strlen((const char *)local);
+    } else {
+        const char *nm = q;
+        while (q < end && !is_sp(*q)) q++;
+        name = tsq_intern_n(r->ctx, nm, (size_t)(q - nm));
+    }
+    if (!name) goto oom;
+    long na = 0;
+    int plain = nns == 0 && ndef == 0;
+    for (int i = 0; plain && i < nattr; i++)
+        if (attrs[i * 5 + 1]) plain = 0;
+    if (plain && nattr > 0) {
+        /* libxml2 reports unprefixed attributes decoded, in the order written */
+        if (nattr >= UINT16_MAX) {
+            fail_at(r, TSQ_ELIMIT, s0, "too many attributes on one element");
             return;
+        }
+        if (!grow_tmp(r, (size_t)nattr)) goto oom;
+        for (int i = 0; i < nattr; i++) {
+            const xmlChar *v = attrs[i * 5 + 3], *ve = attrs[i * 5 + 4];
+            if ((uint64_t)(ve - v) > r->ctx->limits.max_text) {
+                fail_at(r, TSQ_ELIMIT, s0, "an attribute value exceeds the size limit");
+                return;
+            }
+            tsq_attr *a = &r->tmp[i];
+            if (!(a->name = dict_name(r, attrs[i * 5]))) goto oom;
+            if (!(a->value = copy_value(r, v, ve, &a->len))) goto oom;
+            a->raw = (int16_t)(i < 32767 ? i : -1);
+            a->owned = 0;
+            a->pad = 0;
+        }
+        na = nattr;
+    } else if (!plain) {
+        if ((na = raw_attrs(r, q, end, s0)) < 0) {
+            if (r->failed) return;
+            goto oom;
         }
     }
     tsq_node *n = new_node(r, kind_of(r, name), name);
     if (!n) goto oom;
     if (na) {
-        if (!(n->attrs = tsq_src_arena(r->src, na * sizeof *n->attrs))) goto oom;
-        memcpy(n->attrs, r->tmp, na * sizeof *n->attrs);
+        if (!(n->attrs = tsq_src_arena(r->src, (size_t)na * sizeof *n->attrs))) goto oom;
+        memcpy(n->attrs, r->tmp, (size_t)na * sizeof *n->attrs);
         n->nattrs = n->cattrs = (uint16_t)na;
     }
     n->s0 = s0;
@@ -290,8 +386,13 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     }
     n->s2 = p;
     if (!(n->flags & F_EMPTY_TAG)) {
+        /* "</name>" as written, unless there is space before the '>' */
+        size_t nl = strlen(n->name);
         uint32_t etag = p - 1;
-        while (etag > n->s1 && r->bytes[etag] != '<') etag--;
+        if (p >= n->s1 + nl + 3 && r->bytes[p - nl - 3] == '<' && r->bytes[p - nl - 2] == '/')
+            etag = (uint32_t)(p - nl - 3);
+        else
+            while (etag > n->s1 && r->bytes[etag] != '<') etag--;
         if (n->first) {
             if (!flush_text(r, etag)) goto oom;
         } else if (r->text.len || etag > n->s1) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_WRITE_DEPTH 4096
@@ -28,39 +29,61 @@ typedef struct wr {
 #define FLUSH_AT ((size_t)1 << 20)
 
 /* Writes the buffered output to the file; keeps memory flat for large documents. */
-static void flush_out(wr *w) {
+static void write_all(wr *w, const char *s, size_t n) {
     size_t off = 0;
-    while (off < w->out->len && !w->io_errno) {
-        ssize_t k = write(w->fd, w->out->data + off, w->out->len - off);
+    while (off < n && !w->io_errno) {
+        ssize_t k = write(w->fd, s + off, n - off);
         if (k < 0) {
             if (errno != EINTR) w->io_errno = errno;
             continue;
         }
         off += (size_t)k;
     }
+}
+
+static void flush_out(wr *w) {
+    write_all(w, w->out->data, w->out->len);
     w->out->len = 0;
 }
 
+/* Appends s[0..n) to b; the terminating NUL is written once, at the end of a write. */
+static inline void emit(tsq_buf *b, const char *s, size_t n) {
+    if (b->len + n < b->cap) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+    } else {
+        tsq_buf_add(b, s, n);
+    }
+}
+
+/* Which characters need a reference: 1 everywhere, 2 only in attribute values. */
+static const unsigned char esc_class[256] = {
+    ['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1, ['"'] = 2, ['\n'] = 2, ['\t'] = 2,
+};
+
 void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
+    unsigned mask = attr ? 3u : 1u;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *rep = NULL;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': if (attr) rep = "&quot;"; break;
-        case '\r': rep = "&#xD;"; break;
-        case '\n': if (attr) rep = "&#xA;"; break;
-        case '\t': if (attr) rep = "&#x9;"; break;
-        default: break;
+        unsigned char c = (unsigned char)s[i];
+        if (!(esc_class[c] & mask)) continue;
+        const char *rep;
+        size_t rl;
+        switch (c) {
+        case '&': rep = "&amp;"; rl = 5; break;
+        case '<': rep = "&lt;"; rl = 4; break;
+        case '>': rep = "&gt;"; rl = 4; break;
+        case '"': rep = "&quot;"; rl = 6; break;
+        case '\r': rep = "&#xD;"; rl = 5; break;
+        case '\n': rep = "&#xA;"; rl = 5; break;
+        default: rep = "&#x9;"; rl = 5; break;
         }
-        if (!rep) continue;
-        tsq_buf_add(b, s + run, i - run);
-        tsq_buf_adds(b, rep);
+        emit(b, s + run, i - run);
+        emit(b, rep, rl);
         run = i + 1;
     }
-    tsq_buf_add(b, s + run, n - run);
+    emit(b, s + run, n - run);
+    if (b->len < b->cap) b->data[b->len] = '\0';
 }
 
 static int raw_ok(const wr *w, const tsq_node *n) { return !w->canonical && (n->flags & F_RAW) && n->src; }
@@ -101,10 +124,16 @@ static uint32_t raw_tail(const tsq_node *n) {
 static int has_content(const tsq_node *n) { return n->first || n->text_len > 0; }
 
 static void put(wr *w, const char *s, size_t n) {
-    tsq_buf_add(w->out, s, n);
+    if (w->fd >= 0 && n >= FLUSH_AT) {
+        /* a large unchanged span goes from the source to the file without a copy */
+        flush_out(w);
+        write_all(w, s, n);
+        return;
+    }
+    emit(w->out, s, n);
     if (w->fd >= 0 && w->out->len >= FLUSH_AT) flush_out(w);
 }
-static void puts_(wr *w, const char *s) { tsq_buf_adds(w->out, s); }
+static void puts_(wr *w, const char *s) { emit(w->out, s, strlen(s)); }
 
 static void start_tag(wr *w, const tsq_node *n, int empty) {
     const char *src = n->src ? n->src->bytes : NULL;
@@ -363,6 +392,7 @@ static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, int
         put(&w, src->bytes + d->epilog_start, src->len - d->epilog_start);
     else
         puts_(&w, "\n");
+    tsq_buf_add(out, "", 0); /* the NUL that emit leaves out */
     if (fd >= 0 && !out->failed) flush_out(&w);
     if (out->failed) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     if (w.failed) return err ? err->code : TSQ_ELIMIT;
@@ -381,33 +411,34 @@ tsq_status tsq_save(const tsq_node *seq, const char *path, tsq_error *err) {
         snprintf(err->file, sizeof err->file, "%s", path);
     }
     if (!seq || seq->type != N_SEQUENCE || !seq->doc) return tsq_err(err, TSQ_EINVAL, "not a sequence");
+    /* keep the mode of the file it replaces; a new file gets 0666 less the umask, which
+     * the kernel applies at open (reading the umask would change process state) */
+    struct stat old;
+    int have_old = stat(path, &old) == 0;
     size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
+    char *tmp = malloc(pl + 40);
     if (!tmp) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     /* a temporary name beside the target, so that rename stays on one file system */
-    snprintf(tmp, pl + 32, "%s.tsq-XXXXXX", path);
-    int fd = mkstemp(tmp);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long seed = (unsigned long)ts.tv_nsec ^ ((unsigned long)(uintptr_t)&ts >> 4) ^ ((unsigned long)getpid() << 16);
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        snprintf(tmp, pl + 40, "%s.tsq-%08lx", path, (seed + (unsigned long)tries * 2654435761u) & 0xffffffffu);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, have_old ? 0600 : 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) {
         tsq_status st = tsq_err(err, TSQ_EIO, "can not create a temporary file beside it: %s", strerror(errno));
         free(tmp);
         return st;
-    }
-    /* keep the mode of the file it replaces, else the usual one for new files */
-    struct stat old;
-    mode_t mode;
-    if (stat(path, &old) == 0) {
-        mode = old.st_mode & 07777;
-    } else {
-        mode_t um = umask(0);
-        umask(um);
-        mode = 0666 & ~um;
     }
     tsq_buf b;
     tsq_buf_init(&b, seq->ctx);
     tsq_status st = do_write(seq, &b, 0, fd, err);
     tsq_buf_free(&b);
     int ok = st == TSQ_OK, saved = 0;
-    if (ok && fchmod(fd, mode) != 0) { ok = 0; saved = errno; }
+    if (ok && have_old && fchmod(fd, old.st_mode & 07777) != 0) { ok = 0; saved = errno; }
     if (close(fd) != 0 && ok) { ok = 0; saved = errno; }
     if (ok && rename(tmp, path) != 0) { ok = 0; saved = errno; }
     if (!ok) {

@@ -1,4 +1,5 @@
--- examples/drivers_by_model.lua: one driver step per hardware model, from a table.
+-- examples/drivers_by_model.lua: one driver package step per hardware model, from a table.
+--   tsq build examples/drivers_by_model.lua -o drivers_by_model.xml
 local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/?.lua;" .. package.path
 
@@ -13,18 +14,16 @@ local MODELS = {
   { model = "ThinkPad T14 Gen 2", package = "PS100105" },
 }
 
+-- the table form of a constructor: Name among the other properties
 local drivers = ts.group { Name = "Drivers", Condition = ts.condition { groups.in_winpe } }
 for _, m in ipairs(MODELS) do
   drivers:add(ts.ApplyDriverPackage {
     Name = m.model,
     DriverPackageID = m.package,
-    Condition = ts.condition {
-      ts.wmi("SELECT * FROM Win32_ComputerSystem WHERE Model = '" .. m.model .. "'"),
-    },
+    Condition = ts.condition { groups.model(m.model) },
   })
 end
 
-return ts.sequence {
-  Name = "Drivers by model",
-  ts.group { Name = "Install", drivers },
+return ts.sequence "Drivers by model" {
+  ts.group "Install" { drivers },
 }

@@ -120,6 +120,8 @@ describe("tsq apply", function()
         local keep = transform(seq, f)
         local want = keep == false and old or seq:to_xml()
         assert.equals(want, now, f)
+        -- otherwise the same document, byte for byte: only the planted prefixes differ
+        assert.equals(old, (now:gsub("%[R%] ", "")), f)
         if want ~= old then
           changed = changed + 1
           assert.matches("\nchanged [^\n]*" .. f:gsub("%p", "%%%0"), "\n" .. out)
@@ -168,13 +170,82 @@ describe("tsq apply", function()
     assert.same(snapshot(d1), snapshot(d2))
   end)
 
-  it("keeps backups of changed files with --backup", function()
-    local dir = make_folder("bak", 5)
-    local _, _, rc = tsq("apply", script, dir .. "/999-readonly.xml", dir, "--backup", ".orig", "--continue-on-error")
+  it("keeps backups of exactly the changed files with --backup", function()
+    local dir = make_folder("bak", 20)
+    local out, _, rc = tsq("apply", script, dir .. "/999-readonly.xml", dir, "--backup", ".orig", "--continue-on-error")
     assert.equals(1, rc)
+    local changed = {}
+    for line in out:gmatch("[^\n]+") do
+      local f = line:match("^changed .*/([^/]+)$")
+      if f then changed[f] = true end
+    end
+    assert.is_not_nil(next(changed), out)
+    local backups = {}
     for _, f in ipairs(ls(dir)) do
       local base = f:match("^(.*)%.orig$")
-      if base then assert.equals(originals[base], read(dir .. "/" .. f)) end
+      if base then
+        backups[base] = true
+        assert.equals(originals[base], read(dir .. "/" .. f))
+        assert.are_not.equal(originals[base], read(dir .. "/" .. base))
+      end
+    end
+    assert.same(changed, backups)
+  end)
+
+  it("saves nothing after the first failure, with --jobs 2 as with one job", function()
+    local function folder(name)
+      local dir = make_folder(name, 40)
+      os.remove(dir .. "/000-broken.xml")
+      write(dir .. "/025-broken.xml", originals["999-readonly.xml"])
+      return dir
+    end
+    -- the failing file is slow, so that with two jobs the other worker finishes later
+    -- files first: they must still not be saved
+    local slow = root .. "/slow.lua"
+    write(slow, "local restart = assert(loadfile(" .. string.format("%q", script) .. "))()\n" .. [=[
+return function(seq, path)
+  if path:find("025-broken", 1, true) then
+    local t = os.clock() + 0.5
+    repeat until os.clock() > t
+    error("planted failure")
+  end
+  return restart(seq, path)
+end
+]=])
+    local d1, d2 = folder("mid1"), folder("mid2")
+    local o1, e1, r1 = tsq("apply", slow, d1)
+    local o2, e2, r2 = tsq("apply", slow, d2, "--jobs", "2")
+    assert.equals(1, r1)
+    assert.equals(r1, r2)
+    assert.equals(o1:gsub(d1, "D"), (o2:gsub(d2, "D")))
+    assert.equals(e1:gsub(d1, "D"), (e2:gsub(d2, "D")))
+    assert.same(snapshot(d1), snapshot(d2))
+    assert.matches("^failed D/025%-broken%.xml: script error: [^\n]*planted failure\n$", (e1:gsub(d1, "D")))
+    -- every file before the broken one done, none after it touched or reported
+    local before, after, changed = 0, 0, 0
+    for _, f in ipairs(ls(d1)) do
+      if f < "025-broken.xml" then
+        before = before + 1
+        local seq = assert(ts.parse(originals[f], f))
+        local want = transform(seq, f) == false and originals[f] or seq:to_xml()
+        assert.equals(want, read(d1 .. "/" .. f), f)
+        if want ~= originals[f] then changed = changed + 1 end
+      elseif f > "025-broken.xml" then
+        after = after + 1
+        assert.equals(originals[f], read(d1 .. "/" .. f), f)
+        assert.is_nil(o1:find(f, 1, true), f)
+      end
+    end
+    if have_corpus then assert.is_true(changed > 0 and after > 0) end
+    assert.matches(string.format("\n%d read, %d changed, %d unchanged, 1 failed\n$", before + 1, changed, before - changed),
+      "\n" .. o1)
+  end)
+
+  it("refuses a bad --jobs with status 2", function()
+    for _, j in ipairs { "0", "two", "-1" } do
+      local _, err, rc = tsq("apply", script, root, "--jobs", j)
+      assert.equals(2, rc)
+      assert.equals("tsq apply: --jobs wants a positive integer, not " .. j .. "\n", err)
     end
   end)
 
@@ -208,4 +279,65 @@ describe("tsq apply", function()
     assert.equals(2, rc)
     assert.matches("must return function%(seq, path%)", err)
   end)
+end)
+
+-- What a terminal shows after receiving raw: "\r" returns to the first column, ESC[K erases
+-- to the end of the line, "\n" starts the next line.
+local function screen(raw)
+  local lines, cur, col, i = {}, {}, 1, 1
+  while i <= #raw do
+    local c = raw:sub(i, i)
+    if raw:sub(i, i + 2) == "\27[K" then
+      for k = col, #cur do cur[k] = nil end
+      i = i + 3
+    else
+      if c == "\r" then col = 1
+      elseif c == "\n" then lines[#lines + 1], cur, col = table.concat(cur), {}, 1
+      else cur[col], col = c, col + 1 end
+      i = i + 1
+    end
+  end
+  if #cur > 0 then lines[#lines + 1] = table.concat(cur) end
+  return lines
+end
+
+local function run_shell(cmd)
+  local p = io.popen(cmd .. "; echo \"@@$?\"")
+  local out = p:read("a")
+  p:close()
+  local body, rc = out:match("^(.*)@@(%d+)\n$")
+  return body, tonumber(rc)
+end
+
+describe("tsq apply's output", function()
+  local have_script = os.execute("command -v script >/dev/null 2>&1") == true
+  local function cmdline(dir, jobs)
+    return table.concat({ q(BIN), "apply", q(script), q(dir), "--diff", "--continue-on-error", "--jobs", jobs }, " ")
+  end
+
+  it("is plain lines when not on a terminal", function()
+    local out = run_shell(cmdline(make_folder("plain"), "2") .. " 2>&1")
+    assert.is_nil(out:find("[\r\27]"))
+    assert.matches("\n%d+ read, %d+ changed, %d+ unchanged, 2 failed\n$", out)
+  end)
+
+  for _, jobs in ipairs { "1", "2" } do
+    it("draws a progress bar on a terminal and shows the same lines as without one, --jobs " .. jobs, function()
+      if not have_script then
+        pending("script(1) from util-linux is not installed")
+        return
+      end
+      local d1, d2 = make_folder("plain" .. jobs), make_folder("tty" .. jobs)
+      local plain = run_shell(cmdline(d1, jobs) .. " 2>&1")
+      -- script -e: the status of the command; -q: no "Script started" lines
+      local raw, rc = run_shell("script -qec " .. q(cmdline(d2, jobs)) .. " /dev/null")
+      assert.equals(1, rc)
+      assert.matches("\r\27%[K%[#+ *%] %d+/%d+", raw)
+      local want = {}
+      for l in plain:gsub(d1:gsub("%p", "%%%0"), "D"):gmatch("([^\n]*)\n") do want[#want + 1] = l end
+      local got = screen((raw:gsub(d2:gsub("%p", "%%%0"), "D")))
+      assert.is_true(#want > 10)
+      assert.same(want, got)
+    end)
+  end
 end)

@@ -136,7 +136,8 @@ describe("tsq eval", function()
     local out, err, rc = tsq("eval", file, "--var", "_SMSTSInWinPE=false")
     assert.equals(0, rc, err)
     assert.matches("\n    run%s+1%.1 Hello %[RunCommandLine%]\n", out)
-    assert.matches("\n    skip 1%.2 Only in PE %[RunCommandLine%]: condition is false\n", out)
+    assert.matches('\n    skip 1%.2 Only in PE %[RunCommandLine%]: condition is false: _SMSTSInWinPE equals "true" '
+      .. '%(_SMSTSInWinPE is "false"%)\n', out)
     assert.matches("\n  skip 2 Off %[RunCommandLine%]: disabled\n", out)
     assert.matches("2 run, 2 skipped\n$", out)
   end)
@@ -221,6 +222,19 @@ return ts.sequence { ts.group { Name = "G", ts.RunCommandLine { Name = "x", Comm
     assert.equals(0, rc, err)
     assert.equals("", out)
     assert.matches('<group name="G"', read(dir .. "/built.xml"))
+  end)
+
+  it("names the script's line and the step for a misspelled property or class", function()
+    local s = dir .. "/typo.lua"
+    write(s, 'local ts = require "tasksequence"\nreturn ts.sequence "S" {\n  ts.RunCommandLine "x" { CommandLin = "cmd" },\n}\n')
+    local _, err, rc = tsq("build", s)
+    assert.equals(2, rc)
+    assert.equals("tsq build: " .. s .. ':3: RunCommandLine "x": RunCommandLine has no property "CommandLin"',
+      err:match("^[^;]*"))
+    write(s, 'local ts = require "tasksequence"\nreturn ts.sequence "S" {\n  ts.RunComandLine "x" {},\n}\n')
+    _, err, rc = tsq("build", s)
+    assert.equals(2, rc)
+    assert.equals("tsq build: " .. s .. ":3: unknown action class 'RunComandLine' (did you mean 'RunCommandLine'?)\n", err)
   end)
 
   it("says so when the script returns no sequence", function()

@@ -78,6 +78,25 @@ describe("diff.compare", function()
     assert.same({ "moved Install/Apps" }, kinds(diff.compare(a, b)))
   end)
 
+  it("calls a step replaced by a different one of its class removed and added, not renamed", function()
+    local a, b = build(), build()
+    local old = find(b, "Drivers")
+    local i = old.index
+    local parent = old.parent
+    old:remove()
+    parent:add(ts.RunCommandLine { Name = "Firmware", CommandLine = "firmware.cmd" }, i)
+    assert.same({ "added Install/Firmware", "removed Install/Drivers" }, kinds(diff.compare(a, b)))
+  end)
+
+  it("calls a step renamed when its own properties change little", function()
+    local a, b = build(), build()
+    local s = find(b, "Drivers")
+    s.Name = "Drivers (all models)"
+    s.Description = "every model"
+    assert.same({ "changed Install/Drivers (all models) Description", "renamed Install/Drivers (all models)" },
+      kinds(diff.compare(a, b)))
+  end)
+
   it("does not call a step moved when another is inserted before it", function()
     local a, b = build(), build()
     find(b, "Install"):add(ts.RunCommandLine { Name = "First", CommandLine = "x" }, 1)
@@ -134,4 +153,100 @@ describe("diff over the real corpus", function()
     end
   end
   p:close()
+end)
+
+describe("tsq diff over copies of the real corpus", function()
+  local H = require "helpers"
+  local corpus = H.corpus()
+  if not corpus then
+    pending("TSQ_SHARED is not set: no corpus")
+    return
+  end
+  local tmp
+  setup(function() tmp = H.tmpdir() end)
+  teardown(function() H.rm_rf(tmp) end)
+
+  local function q(v) return (string.format("%q", v):gsub("\\\n", "\\n")) end
+
+  -- Actions whose path and whose name+class are unique, so that each planted change has
+  -- one right reading.
+  local function candidates(seq)
+    local paths, names, list = {}, {}, {}
+    for s in seq:steps() do
+      paths[s.path] = (paths[s.path] or 0) + 1
+      local k = s.Name .. "\0" .. s.type
+      names[k] = (names[k] or 0) + 1
+    end
+    for s in seq:steps() do
+      if s.kind == "action" and paths[s.path] == 1 and names[s.Name .. "\0" .. s.type] == 1 then list[#list + 1] = s end
+    end
+    return list
+  end
+
+  local function lines(text)
+    local out = {}
+    for l in text:gmatch("[^\n]+") do out[#out + 1] = l end
+    table.sort(out)
+    return out
+  end
+
+  for _, path in ipairs(H.corpus_files()) do
+    local name = path:match("[^/]+$")
+    it("finds exactly the changes planted in " .. name, function()
+      local out, _, rc = H.tsq("diff", path, path)
+      assert.equals(0, rc)
+      assert.equals("", out)
+      local seq = assert(ts.load(path))
+      local c = candidates(seq)
+      if #c < 5 then return end -- too few distinct steps to plant five changes
+      local want = {}
+      local renamed, described, removed = c[1], c[2], c[#c]
+      local conditioned, moved
+      for k = 3, #c - 1 do
+        if not conditioned and c[k].Condition == nil then conditioned = c[k]
+        elseif not moved and c[k].depth >= 2 then moved = c[k] end
+      end
+
+      local from = renamed.path
+      renamed.Name = renamed.Name .. " (planted)"
+      want[#want + 1] = string.format("= renamed %s -> %s", from, renamed.path)
+
+      want[#want + 1] = string.format("~ changed %s: Description %s -> %s", described.path, q(described.Description), q("planted"))
+      described.Description = "planted"
+
+      if conditioned then
+        local cond = ts.condition { ts.variable("Planted", "equals", "1") }
+        conditioned.Condition = cond
+        want[#want + 1] = string.format("~ changed %s: Condition nil -> %s", conditioned.path, q(tostring(cond)))
+      end
+
+      want[#want + 1] = string.format("- removed %s [%s]", removed.path,
+        removed.type == "" and "step" or (removed.type:gsub("^SMS_TaskSequence_(.-)Action$", "%1")))
+      removed:remove()
+
+      if moved then
+        local old_path, old_index = moved.path, moved.index_path
+        moved:remove()
+        seq:add(moved)
+        want[#want + 1] = string.format("> moved %s (%s) -> %s (%s)", old_path, old_index, moved.path, moved.index_path)
+      end
+
+      local added = seq:add(ts.RunCommandLine { Name = "Planted step", CommandLine = "cmd /c exit 0" })
+      want[#want + 1] = string.format("+ added %s [RunCommandLine]", added.path)
+
+      local copy = tmp .. "/" .. name
+      assert(seq:save(copy))
+      local text, err, rc2 = H.tsq("diff", path, copy)
+      assert.equals(1, rc2, err)
+      table.sort(want)
+      assert.same(want, lines(text))
+      local js = H.tsq("diff", path, copy, "--format", "json")
+      local kinds = {}
+      for l in js:gmatch("[^\n]+") do
+        local k = assert(l:match('^{.*"change":"(%a+)"'), l)
+        kinds[#kinds + 1] = k
+      end
+      assert.equals(#want, #kinds)
+    end)
+  end
 end)

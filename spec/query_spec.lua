@@ -63,6 +63,32 @@ describe("seq:find", function()
     assert.same({ "HP 840" }, names(seq:find { path = "1.1.2" }))
   end)
 
+  it("selects inside a group given by path or index path", function()
+    assert.same({ "Dell 7420", "HP 840" }, names(seq:find { inside = "Install/Drivers" }))
+    assert.same({ "Dell 7420", "HP 840" }, names(seq:find { inside = "1.1" }))
+    assert.same({}, names(seq:find { inside = "Drivers/Install" }))
+  end)
+
+  it("takes a string as a name or a path", function()
+    assert.same({ "HP 840" }, names(seq:find "HP 840"))
+    assert.same({ "HP 840" }, names(seq:find "Install/Drivers/HP 840"))
+    assert.same({ "Apply image" }, names(seq:find "1.2"))
+  end)
+
+  it("searches only inside the group it is called on", function()
+    local drivers = seq:find("Install/Drivers")[1]
+    assert.same({ "HP 840" }, names(drivers:find { enabled = false }))
+    assert.same({}, names(drivers:find { name = "Cleanup" }))
+  end)
+
+  it("gives each step a name path and an index path", function()
+    local s = seq:find { name = "HP 840" }[1]
+    assert.equals("Install/Drivers/HP 840", s.path)
+    assert.equals("1.1.2", s.index_path)
+    assert.equals("Install/Drivers/HP 840", query.path(s))
+    assert.equals("1.1.2", query.index_path(s))
+  end)
+
   it("combines keys and takes a predicate", function()
     assert.same({ "Dell 7420" }, names(seq:find { type = "ApplyDriverPackage", enabled = true }))
     assert.same({ "Cleanup" }, names(seq:find(function(s) return s.Name:sub(1, 1) == "C" end)))
@@ -102,6 +128,25 @@ describe("step edits", function()
     cleanup:move_to("Install/Drivers", 1)
     assert.same({ "Cleanup", "Dell 7420", "HP 840" }, names(query.children(seq:find { name = "Drivers" }[1])))
     assert.has_error(function() seq:find { name = "Install" }[1]:move_to("Install/Drivers") end)
+  end)
+
+  it("move_to puts the step at the index given, for a group and for its path alike", function()
+    local install = seq:find { name = "Install" }[1]
+    local drivers = seq:find { name = "Drivers" }[1]
+    drivers:move_to(install, 2)
+    assert.same({ "Apply image", "Drivers" }, names(query.children(install)))
+    drivers:move_to("Install", 1)
+    assert.same({ "Drivers", "Apply image" }, names(query.children(install)))
+    drivers:move_to("1")
+    assert.same({ "Apply image", "Drivers" }, names(query.children(install)))
+    local cleanup = seq:find { name = "Cleanup" }[1]
+    cleanup:move_to(seq, 1)
+    assert.same({ "Cleanup", "Install" }, top(seq))
+    cleanup:move_to(seq, 2)
+    assert.same({ "Install", "Cleanup" }, top(seq))
+    local ok, err = pcall(cleanup.move_to, cleanup, seq, 3)
+    assert.is_false(ok)
+    assert.matches("move_to: index 3 out of range 1%.%.2$", err)
   end)
 
   it("replace puts a new step at the old one's place", function()
@@ -145,4 +190,70 @@ describe("step edits", function()
     doc:find { name = "HP 840" }[1].Name = "HP 850"
     assert.equals((xml:gsub('name="HP 840"', 'name="HP 850"')), doc:to_xml())
   end)
+end)
+
+describe("edits on the real corpus", function()
+  local H = require "helpers"
+  if not H.corpus() then
+    pending("TSQ_SHARED is not set: no corpus")
+    return
+  end
+
+  -- edit, write, read back, undo: the bytes come back when the edit touched nothing else
+  local EDITS = {
+    { "insert_after and remove", function(seq, s)
+        s:insert_after(ts.RunCommandLine { Name = "Planted", CommandLine = "x" })
+        return true
+      end, function(seq) seq:find("Planted")[1]:remove() end },
+    { "move_down and move_up", function(seq, s)
+        if s.index == #query.children(s.parent) then return nil end
+        s:move_down()
+        return s.index_path
+      end, function(seq, p) seq:find(p)[1]:move_up() end },
+    { "rename and rename back", function(seq, s)
+        local old = s.Name
+        seq:rename(function(name) if name == old then return name .. " (x)" end end)
+        return old
+      end, function(seq, old) seq:rename(function(name) if name == old .. " (x)" then return old end end) end },
+  }
+
+  -- The spans of a and b between their common prefix and common suffix.
+  local function changed_spans(a, b)
+    local i = 1
+    while i <= #a and a:byte(i) == b:byte(i) do i = i + 1 end
+    local ja, jb = #a, #b
+    while ja >= i and jb >= i and a:byte(ja) == b:byte(jb) do ja, jb = ja - 1, jb - 1 end
+    return a:sub(i, ja), b:sub(i, jb)
+  end
+
+  for _, path in ipairs(H.corpus_files()) do
+    local name = path:match("[^/]+$")
+    it("edits " .. name .. " without touching anything else", function()
+      local orig = H.read(path)
+      for _, e in ipairs(EDITS) do
+        local seq = assert(ts.parse(orig, name))
+        local target = seq:find { kind = "action" }[2]
+        if target then
+          local ctx = e[2](seq, target)
+          if ctx ~= nil then
+            local mid = seq:to_xml()
+            assert.are_not.equal(orig, mid, e[1])
+            local back = assert(ts.parse(mid, name))
+            e[3](back, ctx)
+            assert.equals(orig, back:to_xml(), e[1])
+          end
+        end
+      end
+      -- set_all of a flag: the bytes change only inside that step's start tag
+      local seq = assert(ts.parse(orig, name))
+      local target = seq:find { kind = "action" }[2]
+      if target then
+        assert.equals(1, seq:set_all({ path = target.path, type = target.type }, "ContinueOnError", not target.ContinueOnError))
+        local was, now = changed_spans(orig, seq:to_xml())
+        assert.is_true(#was + #now > 0)
+        assert.is_nil(was:find("[<>\n]"), was)
+        assert.is_nil(now:find("[<>\n]"), now)
+      end
+    end)
+  end
 end)

@@ -15,22 +15,6 @@ local function eprintf(fmt, ...) io.stderr:write(string.format(fmt, ...)) end
 -- An expected failure: raised as a table so main can print it without a traceback.
 local function fail(msg) error(setmetatable({ msg = msg }, { __tostring = function(e) return e.msg end }), 0) end
 
-local function isatty(fd)
-  local ok, host = pcall(require, "tasksequence.host")
-  if ok and host.isatty then return host.isatty(fd) end
-  return false
-end
-
--- Permission bits of a file (nil when unknown).
-local function file_mode(path)
-  local ok, host = pcall(require, "tasksequence.host")
-  if ok and host.mode then return host.mode(path) end
-  local p = io.popen("stat -c %a " .. string.format("%q", path):gsub("%$", "\\$"):gsub("`", "\\`") .. " 2>/dev/null")
-  local m = p and p:read("l")
-  if p then p:close() end
-  return m and tonumber(m, 8)
-end
-
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
@@ -85,6 +69,8 @@ local function parse_opts(cmd, args, spec)
   end
   return opts, pos
 end
+
+cli.fail, cli.parse_opts = fail, parse_opts
 
 -- ------------------------------------------------------------------ the tree
 
@@ -174,12 +160,31 @@ end
 
 -- ------------------------------------------------------------------ eval
 
-local function plan_state(e)
-  local s = e.state
-  if s == true or s == 1 or s == "run" then return "run" end
-  if type(s) == "string" then return s end
-  return ({ [2] = "skip", [3] = "disabled", [4] = "skip", [5] = "error" })[s] or tostring(s)
+-- Why a condition is false, from its trace (operands after their children, evaluation
+-- stopping at the first false operand of an "and"): the top-level operand that failed,
+-- followed down through nested "and" operators to the operand that decided it.
+local function false_reason(step, env)
+  local c = step.Condition
+  local r, trace = c:evaluate(env)
+  if r ~= false or type(trace) ~= "table" then return "condition is false" end
+  local k
+  for i = #trace, 1, -1 do
+    if trace[i].depth == 1 and not trace[i].result then k = i break end
+  end
+  if not k then return "condition is false" end
+  while trace[k].why == "an operand is false" do
+    local d, j = trace[k].depth, k - 1
+    while j >= 1 and trace[j].depth > d and not (trace[j].depth == d + 1 and not trace[j].result) do j = j - 1 end
+    if j < 1 or trace[j].depth ~= d + 1 then break end
+    k = j
+  end
+  return string.format("condition is false: %s (%s)", trace[k].operand, trace[k].why)
 end
+
+-- The plan's states as eval's marks: "run ", "skip" (condition false, disabled, in a skipped
+-- group) and "err " (the environment does not describe a fact the condition needs, or the
+-- condition is malformed: the engine would fail the step).
+local MARK = { run = "run ", skip_condition = "skip", disabled = "skip", skip_parent = "skip", error = "err " }
 
 local function cmd_eval(args)
   local opts, pos = parse_opts("eval", args, { ["--var"] = "list", ["--machine"] = "value" })
@@ -188,21 +193,31 @@ local function cmd_eval(args)
   local env = make_env(opts)
   local plan, err = seq:plan(env)
   if not plan then fail(pos[1] .. ": " .. tostring(err)) end
-  local index = {}
-  for i, e in ipairs(cli.walk(seq)) do index[i] = e end
-  local runs, skips = 0, 0
+  local walk = cli.walk(seq)
+  local runs, skips, errors = 0, 0, 0
+  local out = {}
   for i, p in ipairs(plan) do
-    local w = index[i] or { depth = 1, index = tostring(i) }
-    local st = plan_state(p)
-    local mark = st == "run" and "run " or "skip"
-    if st == "run" then runs = runs + 1 else skips = skips + 1 end
-    local step = p.step or w.step
-    local line = string.format("%s%s %s %s [%s]", string.rep("  ", w.depth), mark, w.index, step.Name or "", short_type(step))
-    if st ~= "run" then line = line .. ": " .. (p.reason or st) end
-    io.write(line, "\n")
+    local w = walk[i]
+    local st = p.state
+    local mark = MARK[st] or error("tsq eval: unknown plan state " .. tostring(st))
+    local reason
+    if st == "run" then
+      runs = runs + 1
+    elseif st == "error" then
+      errors = errors + 1
+      reason = "condition can not be evaluated: " .. tostring(p.reason)
+    else
+      skips = skips + 1
+      reason = st == "skip_condition" and false_reason(p.step, env) or p.reason
+    end
+    local step = p.step
+    out[#out + 1] = string.format("%s%s %s %s [%s]%s", string.rep("  ", w.depth), mark, w.index,
+      step.Name or "", short_type(step), reason and (": " .. reason) or "")
   end
-  io.write(string.format("%d run, %d skipped\n", runs, skips))
-  return 0
+  out[#out + 1] = string.format("%d run, %d skipped%s", runs, skips,
+    errors > 0 and string.format(", %d undecided", errors) or "")
+  io.write(table.concat(out, "\n"), "\n")
+  return errors > 0 and 1 or 0
 end
 
 -- ------------------------------------------------------------------ simulate
@@ -269,16 +284,25 @@ local function cmd_simulate(args)
   if format ~= "table" and format ~= "csv" and format ~= "json" then
     fail("simulate: --format is table, csv or json, not " .. format)
   end
-  local codes = {}
+  local seq = load_seq(pos[1])
+  -- --exit names a step by name (every step of that name), path ("Install/Apply OS") or
+  -- index ("2.1"), as tsq show prints them; a name that matches no step is a mistake.
+  local codes, walk = {}, cli.walk(seq)
   for _, v in ipairs(opts.exit or {}) do
     local n, c = parse_exit(v)
-    codes[n] = c
+    local hit = false
+    for _, w in ipairs(walk) do
+      if w.step.kind == "action" and (w.step.Name == n or w.path == n or w.index == n) then
+        codes[w.step] = c
+        hit = true
+      end
+    end
+    if not hit then fail("--exit names no action of " .. pos[1] .. ": " .. n) end
   end
-  local seq = load_seq(pos[1])
   local env = make_env(opts)
   local result = seq:run {
     env = env,
-    handlers = { default = function(step) return codes[step.Name] or 0, "" end },
+    handlers = { default = function(step) return codes[step] or 0, "" end },
   }
   local recs = result.records or {}
   if format == "json" then
@@ -370,7 +394,11 @@ function cli.run_build_script(path, args)
   arg = { [0] = path, table.unpack(args or {}) }
   local ok, seq = pcall(chunk, table.unpack(args or {}))
   arg = saved
-  if not ok then fail(path .. ": " .. tostring(seq)) end
+  if not ok then
+    local msg = tostring(seq)
+    -- errors raised by the script's own lines already start with its name
+    fail(msg:sub(1, #path + 1) == path .. ":" and msg or path .. ": " .. msg)
+  end
   if type(seq) ~= "userdata" and type(seq) ~= "table" or not seq.to_xml then
     fail(path .. ": the script must return a sequence (got " .. type(seq) .. ")")
   end
@@ -446,192 +474,22 @@ end
 
 -- ------------------------------------------------------------------ apply
 
-local APPLY_OPTS = { ["--jobs"] = "value", ["-j"] = "value", ["--dry-run"] = "flag", ["--diff"] = "flag",
-  ["--backup"] = "value", ["--continue-on-error"] = "flag" }
-
-local function list_xml(dir, out)
-  local p = io.popen("find " .. string.format("%q", dir):gsub("%$", "\\$"):gsub("`", "\\`") .. " -type f -name '*.xml' -print0 2>/dev/null")
-  local all = p:read("a")
-  p:close()
-  local found = {}
-  for f in all:gmatch("([^%z]+)") do found[#found + 1] = f end
-  table.sort(found)
-  for _, f in ipairs(found) do out[#out + 1] = f end
-end
-
-local function is_dir(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local ok, _, code = f:read(1)
-  f:close()
-  return ok == nil and code == 21 -- EISDIR
-end
-
-function cli.apply_prepare(args)
-  local opts, pos = parse_opts("apply", args, APPLY_OPTS)
-  if #pos < 2 then fail("apply: SCRIPT and at least one FILE_OR_DIR expected") end
-  local script = table.remove(pos, 1)
-  local files = {}
-  for _, p in ipairs(pos) do
-    if is_dir(p) then list_xml(p, files) else files[#files + 1] = p end
-  end
-  local chunk, err = loadfile(script)
-  if not chunk then fail(err) end
-  return { script = script, files = files, opts = opts, keep_going = opts.continue_on_error or false }
-end
-
--- Loads the apply script once: it returns function(seq, path).
-local function load_apply_script(script)
-  local chunk, err = loadfile(script)
-  if not chunk then fail(err) end
-  local ok, fn = pcall(chunk)
-  if not ok then fail(script .. ": " .. tostring(fn)) end
-  if type(fn) ~= "function" then fail(script .. ": the script must return function(seq, path)") end
-  return fn
-end
-
--- One document: returns { status = "changed"|"unchanged"|"failed", path, message, diff }.
--- status "changed" under --dry-run means "would change"; nothing is written then.
-function cli.apply_one(fn, path, opts)
-  opts = opts or {}
-  local res = { path = path }
-  local old, rerr = read_file(path)
-  if not old then
-    res.status, res.message = "failed", rerr
-    return res
-  end
-  local seq, perr = ts.parse(old, path)
-  if not seq then
-    res.status, res.message = "failed", perr
-    return res
-  end
-  local ok, ret = xpcall(fn, function(m) return tostring(m) end, seq, path)
-  if not ok then
-    res.status, res.message = "failed", "script error: " .. ret
-    return res
-  end
-  if ret == false then
-    res.status = "unchanged"
-    return res
-  end
-  local okx, new = pcall(seq.to_xml, seq)
-  if not okx or type(new) ~= "string" then
-    res.status, res.message = "failed", "can not write: " .. tostring(new)
-    return res
-  end
-  if new == old then
-    res.status = "unchanged"
-    return res
-  end
-  res.status = "changed"
-  if opts.diff then
-    local before = ts.parse(old, path)
-    if before then res.diff = diff.format(diff.compare(before, seq), "  ") end
-  end
-  if opts.dry_run then return res end
-  local mode = file_mode(path)
-  if mode and mode & 146 == 0 then -- 0222: nobody may write it
-    res.status, res.message = "failed", "read-only file, left unchanged"
-    return res
-  end
-  if opts.backup then
-    local f, ferr = io.open(path .. opts.backup, "wb")
-    local wok = f and f:write(old)
-    if f then f:close() end
-    if not wok then
-      res.status, res.message = "failed", "can not write the backup: " .. tostring(ferr or (path .. opts.backup))
-      return res
-    end
-  end
-  local sok, serr = seq:save(path)
-  if not sok then
-    res.status, res.message = "failed", tostring(serr)
-    return res
-  end
-  return res
-end
-
-local OUTCOME = { changed = 1, unchanged = 0, failed = -1 }
-
-local function result_line(res, opts)
-  if res.status == "failed" then
-    local m = res.message or "failed"
-    if m:sub(1, #res.path) == res.path then m = m:sub(#res.path + 1):gsub("^:%s*", "") end
-    return "failed " .. res.path .. ": " .. m
-  end
-  local word = res.status
-  if res.status == "changed" and opts.dry_run then word = "would change" end
-  local line = word .. " " .. res.path
-  if res.diff and res.diff ~= "" then line = line .. "\n" .. res.diff:gsub("\n$", "") end
-  return line
-end
-
--- For worker threads: function(path) -> status line, outcome (1, 0, -1).
-function cli.apply_worker(args)
-  local prep = cli.apply_prepare(args)
-  local fn = load_apply_script(prep.script)
-  return function(path)
-    local res = cli.apply_one(fn, path, prep.opts)
-    return result_line(res, prep.opts), OUTCOME[res.status]
-  end
-end
-
-local function summary(n, changed, unchanged, failed, opts)
-  return string.format("%d read, %d %s, %d unchanged, %d failed\n", n, changed,
-    opts.dry_run and "would change" or "changed", unchanged, failed)
-end
-
--- Prints the lines in file order and the summary; returns the exit status.
-function cli.apply_finish(prep, lines, outcomes)
-  local n, changed, unchanged, failed = 0, 0, 0, 0
-  for i = 1, #prep.files do
-    local o = outcomes[i]
-    if o ~= nil then
-      n = n + 1
-      if o > 0 then changed = changed + 1 elseif o == 0 then unchanged = unchanged + 1 else failed = failed + 1 end
-      local line = lines[i]
-      if line and line ~= "" then
-        if o < 0 then io.stderr:write(line, "\n") else io.write(line, "\n") end
-      end
-    end
-  end
-  io.write(summary(n, changed, unchanged, failed, prep.opts))
-  return failed > 0 and 1 or 0
-end
-
-local function cmd_apply(args)
-  local prep = cli.apply_prepare(args)
-  local fn = load_apply_script(prep.script)
-  local tty = isatty(2) and not prep.opts.diff
-  local lines, outcomes = {}, {}
-  local total = #prep.files
-  for i, path in ipairs(prep.files) do
-    local res = cli.apply_one(fn, path, prep.opts)
-    lines[i], outcomes[i] = result_line(res, prep.opts), OUTCOME[res.status]
-    if tty then
-      local w = 30
-      local done = math.floor(w * i / math.max(total, 1))
-      io.stderr:write(string.format("\r[%s%s] %d/%d", string.rep("#", done), string.rep(" ", w - done), i, total))
-      if i == total or (res.status == "failed" and not prep.keep_going) then io.stderr:write("\n") end
-    end
-    if res.status == "failed" and not prep.keep_going then break end
-  end
-  return cli.apply_finish(prep, lines, outcomes)
-end
+-- tasksequence.apply holds the command; the host's worker threads require it directly.
+local function cmd_apply(args) return require("tasksequence.apply").main(args) end
 
 -- ------------------------------------------------------------------ help, main
 
 local HELP = {
   run = "tsq run SCRIPT [ARGS...]\n  Runs a Lua script with the tasksequence module; arg is set as lua sets it.\n",
   show = "tsq show FILE\n  Prints the step tree: index path, name, class, flags, and each condition in text form.\n",
-  eval = "tsq eval FILE [--var NAME=VALUE]... [--machine machine.lua]\n  Prints which steps would run and the reason each other step would be skipped.\n  machine.lua returns a table for ts.environment; --var sets task sequence variables.\n",
-  simulate = "tsq simulate FILE [--var NAME=VALUE]... [--exit \"STEP NAME=CODE\"]... [--machine m.lua]\n             [--format table|csv|json]\n  Runs the sequence; every action exits 0 unless --exit says otherwise. Prints\n  SMS_TaskSequenceExecutionStatus records. Exit status 1 when the run failed.\n",
+  eval = "tsq eval FILE [--var NAME=VALUE]... [--machine machine.lua]\n  Prints the step tree marking each step run, skip (with the reason) or err (a fact the\n  machine does not describe; the run would fail the step). machine.lua returns a table\n  for ts.environment; --var sets task sequence variables. Exit status 1 when a step is err.\n",
+  simulate = "tsq simulate FILE [--var NAME=VALUE]... [--exit \"STEP NAME=CODE\"]... [--machine m.lua]\n             [--format table|csv|json]\n  Runs the sequence; every action exits 0 unless --exit gives its code (the step by\n  name, path or index as tsq show prints them). Prints\n  SMS_TaskSequenceExecutionStatus records. Exit status 1 when the run failed.\n",
   validate = "tsq validate FILE...\n  Prints 'file: step path: message' for each problem; exit status 1 on errors.\n",
   ["to-lua"] = "tsq to-lua FILE\n  Prints a Lua script that rebuilds the document (tsq build SCRIPT gives it back).\n",
   build = "tsq build SCRIPT.lua [-o OUT.xml] [ARGS...]\n  Runs a script that returns a sequence; saves it to OUT or prints its XML.\n",
   fmt = "tsq fmt [--check] FILE...\n  Rewrites each file in one canonical layout (two-space indentation, LF).\n  --check only lists the files that are not formatted (exit status 1).\n",
   diff = "tsq diff A B [--format text|json]\n  Steps added, removed, moved, renamed, properties and conditions changed, by step path.\n  Exit status 0 when the same, 1 when different.\n",
-  apply = "tsq apply SCRIPT FILE_OR_DIR... [--jobs N] [--dry-run] [--diff] [--backup SUFFIX]\n          [--continue-on-error]\n  SCRIPT returns function(seq, path); returning false leaves the file alone, otherwise\n  a changed document is saved atomically. Directories are walked for *.xml files in\n  sorted order. Prints one line per file and 'N read, N changed, N unchanged, N failed';\n  stops at the first failure unless --continue-on-error. Exit status 1 when a file failed.\n",
+  apply = "tsq apply SCRIPT FILE_OR_DIR... [--jobs N] [--dry-run] [--diff] [--backup SUFFIX]\n          [--continue-on-error]\n  SCRIPT returns function(seq, path); returning false leaves the file alone, otherwise\n  a changed document is saved atomically. Directories are walked for *.xml files in\n  sorted order. Prints one line per file, in that order whatever --jobs is (failures on\n  stderr; a progress bar on a terminal), then 'N read, N changed, N unchanged, N failed'.\n  Stops at the first failure unless --continue-on-error: later files are not saved.\n  --jobs N: N worker threads, each with its own Lua state. --dry-run writes nothing;\n  --diff prints each document's changes. --backup SUFFIX keeps FILE.SUFFIX of changed\n  files. Exit status 1 when a file failed, 2 on a usage error.\n",
 }
 cli.HELP = HELP
 
@@ -666,7 +524,9 @@ function cli.main(cmd, args)
   end, args or {})
   if ok then return res or 0 end
   if type(res) == "table" and res.msg then
-    eprintf("tsq %s: %s\n", cmd, res.msg)
+    -- messages that already start with "CMD: " (parse_opts's) are not prefixed twice
+    local msg = res.msg:sub(1, #cmd + 2) == cmd .. ": " and res.msg:sub(#cmd + 3) or res.msg
+    eprintf("tsq %s: %s\n", cmd, msg)
     return 2
   end
   error(res, 0)

@@ -3,7 +3,7 @@
 --   { change = "added"|"removed"|"moved"|"renamed"|"changed", path =, type =,
 --     from = (moved/renamed: the old path), property = (changed), old =, new = }
 -- Steps are matched by path first, then by name and class anywhere (a move), then by
--- place and class (a rename).
+-- place and class when most of their own properties agree (a rename).
 local diff = {}
 
 local COMMON = { "Name", "Description", "Enabled", "ContinueOnError" }
@@ -81,6 +81,28 @@ local function short(t)
   return (t:gsub("^SMS_TaskSequence_(.-)Action$", "%1"))
 end
 
+-- Properties every action has, mostly at their defaults: they say nothing about identity.
+local GENERIC = { Name = true, Description = true, Enabled = true, ContinueOnError = true, Condition = true,
+  SupportedEnvironment = true, SuccessCodes = true, Timeout = true }
+
+-- Whether two steps at the same place could be one step renamed rather than one removed
+-- and another added: groups always, actions when three quarters of their own properties
+-- (the command text among them) agree.
+local function alike(e, f)
+  if e.kind == "group" then return true end
+  local same, all, seen = 0, 0, {}
+  for _, props in ipairs { e.props, f.props } do
+    for k in pairs(props) do
+      if not GENERIC[k] and not seen[k] then
+        seen[k] = true
+        all = all + 1
+        if e.props[k] == f.props[k] then same = same + 1 end
+      end
+    end
+  end
+  return same * 4 >= all * 3
+end
+
 function diff.compare(a, b)
   local A, B = snapshot(a), snapshot(b)
   local ma, mb = {}, {} -- index in A -> index in B and back
@@ -120,7 +142,8 @@ function diff.compare(a, b)
       if pb then
         local last = e.index:match("(%d+)$")
         for j, f in ipairs(B) do
-          if not mb[j] and f.parent == pb and f.type == e.type and f.index:match("(%d+)$") == last then
+          if not mb[j] and f.parent == pb and f.type == e.type and f.index:match("(%d+)$") == last
+            and alike(e, f) then
             pair(i, j)
             break
           end

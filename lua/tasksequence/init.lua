@@ -194,15 +194,11 @@ core.step_methods.to_lua = function(seq) return require("tasksequence.to_lua").f
 local okq, query = pcall(require, "tasksequence.query")
 if okq and type(query) == "table" then
   local methods = core.step_methods
-  local c_move = methods.move_to
   for _, n in ipairs { "insert_before", "insert_after", "move_up", "move_down", "replace", "unwrap",
                        "find", "rename", "set_all" } do
     if query[n] then methods[n] = query[n] end
   end
-  methods.move_to = function(step, dest, index)
-    if type(dest) == "string" then return query.move_to(step, dest, index) end
-    return c_move(step, dest, index)
-  end
+  methods.move_to = query.move_to -- a group or a path; index is where the step ends up
   step_mt.__tsq_query = true
   M.wrap = function(steps, name) return query.wrap(M, steps, name) end
   M.__tsq_query = true

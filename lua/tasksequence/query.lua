@@ -56,23 +56,9 @@ function query.index(step)
   return nil
 end
 
-function query.path(step)
-  local names, s = {}, step
-  while s and s.parent do
-    table.insert(names, 1, s.Name or "")
-    s = s.parent
-  end
-  return table.concat(names, "/")
-end
-
-function query.index_path(step)
-  local idx, s = {}, step
-  while s and s.parent do
-    table.insert(idx, 1, tostring(query.index(s)))
-    s = s.parent
-  end
-  return table.concat(idx, ".")
-end
+-- "Install/Drivers/Dell 7420" and "1.2.1": the core computes both (step.path, step.index_path).
+function query.path(step) return step.path end
+function query.index_path(step) return step.index_path end
 
 local function at_path(step, p)
   if p:match("^[%d.]+$") then return query.index_path(step) == p end
@@ -197,7 +183,12 @@ local function root_of(step)
   return s
 end
 
--- Moves step under `dest` (a group, or a path/name of one in the same sequence) at index.
+-- The binding's own move (it keeps the moved steps' bytes); captured before init.lua puts
+-- query.move_to in its place.
+local c_move = core.step_methods and core.step_methods.move_to
+
+-- Moves step under `dest` (a group, or a path/name of one in the same sequence) so that it
+-- ends up at index among dest's steps (default: last).
 function query.move_to(step, dest, index)
   if type(dest) == "string" then
     local root = root_of(step)
@@ -210,6 +201,18 @@ function query.move_to(step, dest, index)
   while p do
     if rawequal(p, step) or p == step then error("move_to: a group can not move into itself", 2) end
     p = p.parent
+  end
+  local n = #query.children(dest)
+  local here = step.parent == dest
+  if here then n = n - 1 end
+  if index == nil then index = n + 1 end
+  if math.type(index) ~= "integer" or index < 1 or index > n + 1 then
+    error(string.format("move_to: index %s out of range 1..%d", tostring(index), n + 1), 2)
+  end
+  if c_move then
+    -- the core inserts before the step now at index, counted with step still in place
+    if here and step.index <= index then index = index + 1 end
+    return c_move(step, dest, index)
   end
   if step.parent then step:remove() end
   return dest:add(step, index)

@@ -442,6 +442,15 @@ static void test_reboots(void) {
     CHECK_STR(var(&r, "SMSTSRetryRequested"), "(nil)");
     teardown(&r);
 
+    CASE("a failed step that requested a reboot and a retry: the reboot happens, the retry does not");
+    setup(&r, SEQ(CMD("Req", " continueOnError=\"true\"", "exit=9;reboot=WinPE;retry_first=5") CMD("Next", "", "see=_SMSTSInWinPE")));
+    tsq_env_set(r.env, "_SMSTSInWinPE", "false");
+    CHECK(go(&r));
+    CHECK_STR(sig(r.run), "11140@0 11135@1 11142@1 11138@1 11134@2 11143@0 11171@0");
+    CHECK_STR(hlog, "Req,Next,[_SMSTSInWinPE=true]");
+    CHECK_STR(var(&r, "SMSTSRetryRequested"), "(nil)");
+    teardown(&r);
+
     CASE("reboots beyond max_reboots stop the run as failed, whatever ContinueOnError says");
     setup(&r, SEQ(GROUP("G", " continueOnError=\"true\"", CMD("Loop", " continueOnError=\"true\"", "reboot=HD;retry_first=1000"))
                   CMD("After", "", "")));
