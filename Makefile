@@ -17,8 +17,10 @@ OPT ?= -O2 -g
 PKGS = lua5.4 liblua5.4-dev libxml2-dev lua-busted pkg-config
 # the specs also read documents with other parsers (LuaExpat; lxml through ../shared/bench/ts_equal.py)
 CHECK_PKGS = lua-expat python3 python3-lxml
-# gcc 12's ThreadSanitizer runtime, for the threads test (make check-tsan)
+# gcc 12's ThreadSanitizer runtime, for the threads test (make check-tsan); luarocks, to
+# check the rock in tools/check_install.sh
 TSAN_PKGS = libtsan2
+ROCK_PKGS = luarocks
 
 XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
 XML_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null)
@@ -109,7 +111,7 @@ VALGRIND ?=
 # do not mix), the busted specs, then tools/check_install.sh (install, build the example
 # hosts against the installed files, run them, uninstall); tools/check.sh sums them all.
 check: deps
-	@sh tools/deps.sh $(CHECK_PKGS) $(TSAN_PKGS)
+	@sh tools/deps.sh $(CHECK_PKGS) $(TSAN_PKGS) $(ROCK_PKGS)
 	@$(MAKE) --no-print-directory run-checks
 
 run-checks: build $(CTESTS) $(if $(VALGRIND),,$(TSAN_TEST))
@@ -117,7 +119,7 @@ run-checks: build $(CTESTS) $(if $(VALGRIND),,$(TSAN_TEST))
 		sh tools/check.sh "$(VALGRIND)" $(CTESTS) $(if $(VALGRIND),,$(TSAN_TEST))
 
 check-valgrind: deps
-	@sh tools/deps.sh valgrind $(CHECK_PKGS)
+	@sh tools/deps.sh valgrind $(CHECK_PKGS) $(ROCK_PKGS)
 	@$(MAKE) --no-print-directory run-checks VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 
 check-tsan: deps

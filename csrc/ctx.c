@@ -23,7 +23,7 @@ static void *default_alloc(void *ud, void *p, size_t osize, size_t nsize) {
         free(p);
         return NULL;
     }
-    return realloc(p, nsize);
+    return p ? realloc(p, nsize) : malloc(nsize);
 }
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {

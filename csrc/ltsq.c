@@ -23,25 +23,47 @@ static void *state_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     if (p) s->inuse = s->inuse > osize ? s->inuse - osize : 0;
     if (nsize == 0) {
         free(p);
-        if (s->reported > s->inuse) s->reported = s->inuse;
         return NULL;
     }
-    void *q = realloc(p, nsize);
+    void *q = p ? realloc(p, nsize) : malloc(nsize);
     if (q) s->inuse += nsize;
     else if (p) s->inuse += osize; /* the old block is still there */
     return q;
 }
 
-/* Tells the collector about core memory allocated since the last report (in steps of at
- * least 256 KiB, so that building steps one by one costs nothing). */
+/* Collects when the core's memory has doubled since the last collection (and grown by
+ * at least 4 MiB): the pause Lua applies to its own heap, applied to the memory behind
+ * the boxes. A loop over thousands of documents then holds a few of them at a time, and
+ * building one large sequence collects a handful of times, not once per allocation. */
 void ltsqi_gc_pace(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
     statebox *s = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (!s || s->inuse < s->reported + 256 * 1024) return;
-    size_t kb = (s->inuse - s->reported) / 1024;
-    s->reported = s->inuse;
-    lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+    if (!s || s->inuse < s->collect_at) return;
+    lua_gc(L, LUA_GCCOLLECT);
+    size_t floor = s->inuse + ((size_t)4 << 20);
+    s->collect_at = s->inuse * 2 > floor ? s->inuse * 2 : floor;
+}
+
+const char ltsqi_tag_step[] = "step", ltsqi_tag_cond[] = "condition";
+
+void ltsqi_tag_metatable(lua_State *L, const char *tag) {
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, tag);
+}
+
+void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx)) return NULL;
+    int ok = lua_rawgetp(L, -1, tag) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+    return ok ? p : NULL;
+}
+
+void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname) {
+    void *p = ltsqi_testbox(L, idx, tag);
+    if (!p) luaL_typeerror(L, idx, tname);
+    return p;
 }
 
 static int state_gc(lua_State *L) {
@@ -303,8 +325,9 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
+static void new_type(lua_State *L, const char *name, const char *tag, const luaL_Reg *meta, const luaL_Reg *methods) {
     luaL_newmetatable(L, name);
+    if (tag) ltsqi_tag_metatable(L, tag);
     luaL_setfuncs(L, meta, 0);
     if (methods) {
         lua_newtable(L);
@@ -334,7 +357,8 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         lua_pop(L, 1);
         statebox *s = lua_newuserdatauv(L, sizeof *s, 0);
         s->ctx = NULL;
-        s->inuse = s->reported = 0;
+        s->inuse = 0;
+        s->collect_at = (size_t)4 << 20;
         luaL_newmetatable(L, STATE_MT);
         lua_pushcfunction(L, state_gc);
         lua_setfield(L, -2, "__gc");
@@ -348,6 +372,7 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
     weak_table(L, ENVS_KEY);
 
     if (luaL_newmetatable(L, STEP_MT)) {
+        ltsqi_tag_metatable(L, ltsqi_tag_step);
         luaL_setfuncs(L, ltsqi_step_meta, 0);
         ltsqi_new_step_methods(L);
         lua_pushvalue(L, -1);
@@ -356,14 +381,14 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
-    new_type(L, COND_MT, ltsqi_cond_meta, ltsqi_cond_methods);
-    new_type(L, ENV_MT, ltsqi_env_meta, ltsqi_env_methods);
-    new_type(L, VARS_MT, ltsqi_vars_meta, NULL);
-    new_type(L, PKG_MT, ltsqi_pkg_meta, NULL);
+    new_type(L, COND_MT, ltsqi_tag_cond, ltsqi_cond_meta, ltsqi_cond_methods);
+    new_type(L, ENV_MT, NULL, ltsqi_env_meta, ltsqi_env_methods);
+    new_type(L, VARS_MT, NULL, ltsqi_vars_meta, NULL);
+    new_type(L, PKG_MT, NULL, ltsqi_pkg_meta, NULL);
     static const luaL_Reg buf_meta[] = {{"__gc", buf_gc}, {NULL, NULL}};
     static const luaL_Reg run_meta[] = {{"__gc", ltsqi_runbox_gc}, {NULL, NULL}};
-    new_type(L, BUF_MT, buf_meta, NULL);
-    new_type(L, RUN_MT, run_meta, NULL);
+    new_type(L, BUF_MT, NULL, buf_meta, NULL);
+    new_type(L, RUN_MT, NULL, run_meta, NULL);
 
     luaL_newlib(L, funcs);
     ltsqi_set_leaf_funcs(L);

@@ -21,13 +21,13 @@ LTSQ_API void ltsq_pushcond(lua_State *L, const tsq_cond *c) {
 }
 
 LTSQ_API tsq_cond *ltsq_checkcond(lua_State *L, int idx) {
-    condbox *b = luaL_checkudata(L, idx, COND_MT);
+    condbox *b = ltsqi_checkbox(L, idx, ltsqi_tag_cond, COND_MT);
     if (!b->c) luaL_argerror(L, idx, "condition is closed");
     return b->c;
 }
 
 tsq_cond *ltsqi_testcond(lua_State *L, int idx) {
-    condbox *b = luaL_testudata(L, idx, COND_MT);
+    condbox *b = ltsqi_testbox(L, idx, ltsqi_tag_cond);
     return b ? b->c : NULL;
 }
 

@@ -232,6 +232,10 @@ static tsq_status prov_software(void *ud, const char *code, int upgrade, int *in
     return st;
 }
 
+/* In the provider table of an environment whose provider is the host's (ltsq_pushenv):
+ * copies of it (env:clone(), the copy seq:run makes) keep that provider. */
+static const char host_provider_key = 'h';
+
 /* A new environment box at the top of the stack with the provider table `prov`
  * (stack index, 0 for a new empty one); env NULL makes a new empty environment. */
 envbox *ltsqi_newenvbox(lua_State *L, const tsq_env *from, int prov) {
@@ -251,6 +255,14 @@ envbox *ltsqi_newenvbox(lua_State *L, const tsq_env *from, int prov) {
     } else {
         lua_pop(L, 1);
     }
+    int host_provider = from && !prov; /* only ltsq_pushenv copies without a table */
+    if (host_provider) {
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, -2, &host_provider_key);
+    } else if (prov) {
+        host_provider = lua_rawgetp(L, -1, &host_provider_key) != LUA_TNIL;
+        lua_pop(L, 1);
+    }
     lua_setiuservalue(L, -2, 1);
     lua_getfield(L, LUA_REGISTRYINDEX, ENVS_KEY);
     lua_pushvalue(L, -2);
@@ -258,7 +270,7 @@ envbox *ltsqi_newenvbox(lua_State *L, const tsq_env *from, int prov) {
     lua_pop(L, 1);
     b->env = from ? tsq_env_clone(from) : tsq_env_new(ctx);
     if (!b->env) luaL_error(L, "out of memory");
-    if (prov || !from) {
+    if (!host_provider) { /* the Lua providers, calling back through this box */
         tsq_provider p;
         p.wmi = prov_wmi, p.file = prov_file, p.folder = prov_folder;
         p.registry = prov_registry, p.software = prov_software, p.ud = b;

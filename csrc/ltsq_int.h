@@ -30,7 +30,7 @@
 typedef struct statebox {
     tsq_ctx *ctx;
     size_t inuse;    /* bytes the core holds now */
-    size_t reported; /* inuse when the collector was last told */
+    size_t collect_at; /* a full collection when inuse passes this */
 } statebox;
 typedef struct stepbox { tsq_node *n; } stepbox;
 typedef struct condbox { tsq_cond *c; } condbox;
@@ -43,6 +43,13 @@ typedef struct envbox {
     lua_State *L;
     char msg[512]; /* the last provider error, "" when none */
 } envbox;
+
+/* Each box metatable holds true under the address of its tag (a key no script can make),
+ * so checking a box's type is one pointer lookup instead of a registry lookup by name. */
+extern const char ltsqi_tag_step[], ltsqi_tag_cond[];
+void *ltsqi_testbox(lua_State *L, int idx, const char *tag);
+void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname);
+void ltsqi_tag_metatable(lua_State *L, const char *tag); /* the metatable on top */
 
 #define ERR_INIT(e) memset(&(e), 0, sizeof(e))
 

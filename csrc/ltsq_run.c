@@ -52,9 +52,29 @@ typedef struct hcall {
     tsq_env *env;
     int32_t code;
     tsq_buf *out;
+    tsq_status st; /* TSQ_ELIMIT / TSQ_ESTATE from the options table, else TSQ_OK */
 } hcall;
 
 typedef struct hslot { runctx *rc; const char *key; } hslot;
+
+/* The third value a Lua handler may return: { timeout = true } says the step ran into its
+ * Timeout, { restart = true } that the computer restarted unexpectedly during it; these
+ * are what a C handler says with TSQ_ELIMIT and TSQ_ESTATE. */
+static void handler_options(lua_State *L, int t, hcall *h) {
+    if (lua_isnil(L, t)) return;
+    if (!lua_istable(L, t)) luaL_error(L, "handler options must be a table (got %s)", luaL_typename(L, t));
+    int timeout = 0, restart = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (k && strcmp(k, "timeout") == 0) timeout = lua_toboolean(L, -1);
+        else if (k && strcmp(k, "restart") == 0) restart = lua_toboolean(L, -1);
+        else luaL_error(L, "unknown handler option '%s' (valid: timeout, restart)", k ? k : luaL_typename(L, -2));
+        lua_pop(L, 1);
+    }
+    if (timeout && restart) luaL_error(L, "handler options timeout and restart exclude each other");
+    h->st = timeout ? TSQ_ELIMIT : restart ? TSQ_ESTATE : TSQ_OK;
+}
 
 static int handler_body(lua_State *L) {
     hcall *h = lua_touserdata(L, 1);
@@ -68,8 +88,8 @@ static int handler_body(lua_State *L) {
     }
     ltsq_pushnode(L, (tsq_node *)h->step);
     lua_getfield(L, R, "env");
-    lua_call(L, 2, 2);
-    int code = lua_gettop(L) - 1;
+    lua_call(L, 2, 3);
+    int code = lua_gettop(L) - 2;
     switch (lua_type(L, code)) {
     case LUA_TNIL: h->code = 0; break;
     case LUA_TBOOLEAN: h->code = lua_toboolean(L, code) ? 0 : 1; break;
@@ -79,6 +99,7 @@ static int handler_body(lua_State *L) {
         break;
     default: return luaL_error(L, "handler must return an exit code (got %s)", luaL_typename(L, code));
     }
+    handler_options(L, code + 2, h);
     if (!lua_isnil(L, code + 1)) {
         size_t len;
         const char *s = luaL_tolstring(L, code + 1, &len);
@@ -87,18 +108,19 @@ static int handler_body(lua_State *L) {
     return 0;
 }
 
+/* A handler that raises has no exit code: the engine reports E_FAIL with the message. */
 static tsq_status handler_tramp(void *ud, const tsq_node *step, tsq_env *env, int32_t *exit_code, tsq_buf *output) {
     hslot *s = ud;
     hcall h;
     char msg[512];
-    h.rc = s->rc, h.key = s->key, h.step = step, h.env = env, h.code = 0, h.out = output;
+    h.rc = s->rc, h.key = s->key, h.step = step, h.env = env, h.code = 0, h.out = output, h.st = TSQ_OK;
     if (!ltsqi_protected_call(s->rc->L, handler_body, &h, msg, sizeof msg)) {
         tsq_buf_adds(output, msg);
-        *exit_code = 1;
+        *exit_code = 0;
         return TSQ_EHANDLER;
     }
     *exit_code = h.code;
-    return TSQ_OK;
+    return h.st;
 }
 
 typedef struct ccall { runctx *rc; int64_t t; } ccall;

@@ -33,12 +33,12 @@ void ltsqi_push_owned_node(lua_State *L, tsq_node *n) {
 }
 
 LTSQ_API tsq_node *ltsq_testnode(lua_State *L, int idx) {
-    stepbox *b = luaL_testudata(L, idx, STEP_MT);
+    stepbox *b = ltsqi_testbox(L, idx, ltsqi_tag_step);
     return b ? b->n : NULL;
 }
 
 LTSQ_API tsq_node *ltsq_checknode(lua_State *L, int idx) {
-    stepbox *b = luaL_checkudata(L, idx, STEP_MT);
+    stepbox *b = ltsqi_checkbox(L, idx, ltsqi_tag_step, STEP_MT);
     if (!b->n) luaL_argerror(L, idx, "step is closed");
     return b->n;
 }

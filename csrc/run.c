@@ -386,7 +386,8 @@ static outcome call_handler(engine *e, const tsq_handler_entry *h, const tsq_nod
     if (out->failed) tsq_eng_set_oom(e);
     if (st == TSQ_ELIMIT || (st == TSQ_OK && timeout && opts->clock && t1 - t0 > (int64_t)timeout)) {
         char msg[128];
-        snprintf(msg, sizeof msg, "the step did not finish within its timeout of %u seconds", timeout);
+        if (timeout) snprintf(msg, sizeof msg, "the step did not finish within its timeout of %u seconds", timeout);
+        else snprintf(msg, sizeof msg, "the step timed out"); /* the host's own limit: the step sets none */
         return tsq_eng_fail_with(out, EXIT_TIMEOUT, msg);
     }
     if (st == TSQ_ESTATE) {

@@ -134,6 +134,7 @@ static void put(wr *w, const char *s, size_t n) {
     if (w->fd >= 0 && w->out->len >= FLUSH_AT) flush_out(w);
 }
 static void puts_(wr *w, const char *s) { emit(w->out, s, strlen(s)); }
+#define PUTL(w, lit) emit((w)->out, lit, sizeof lit - 1) /* a string literal */
 
 static void start_tag(wr *w, const tsq_node *n, int empty) {
     const char *src = n->src ? n->src->bytes : NULL;
@@ -146,10 +147,10 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
         /* was <x .../>, now has content: the same bytes up to the end of its attributes */
         uint32_t t = raw_tail(n);
         put(w, src + n->s0, t - n->s0);
-        puts_(w, ">");
+        PUTL(w, ">");
         return;
     }
-    puts_(w, "<");
+    PUTL(w, "<");
     puts_(w, n->name);
     for (uint16_t i = 0; i < n->nattrs; i++) {
         const tsq_attr *a = &n->attrs[i];
@@ -158,14 +159,14 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
             put(w, src + x, y - x);
             continue;
         }
-        puts_(w, " ");
+        PUTL(w, " ");
         puts_(w, a->name);
-        puts_(w, "=\"");
+        PUTL(w, "=\"");
         tsq_xml_escape(w->out, a->value, a->len, 1);
-        puts_(w, "\"");
+        PUTL(w, "\"");
     }
     if (!empty) {
-        puts_(w, ">");
+        PUTL(w, ">");
     } else if (raw_ok(w, n) && (n->flags & F_SRC_EMPTY)) {
         uint32_t t = raw_tail(n);
         put(w, src + t, n->s1 - t);
@@ -182,9 +183,9 @@ static void end_tag(wr *w, const tsq_node *n) {
         put(w, s + e, n->s2 - e);
         return;
     }
-    puts_(w, "</");
+    PUTL(w, "</");
     puts_(w, n->name);
-    puts_(w, ">");
+    PUTL(w, ">");
 }
 
 static void leaf_text(wr *w, const tsq_node *n) {
@@ -199,15 +200,15 @@ static void leaf_text(wr *w, const tsq_node *n) {
         /* "]]>" can not stand inside a CDATA section: split it there */
         const char *t = n->text;
         size_t len = n->text_len, run = 0;
-        puts_(w, "<![CDATA[");
+        PUTL(w, "<![CDATA[");
         for (size_t i = 0; i + 2 < len; i++)
             if (t[i] == ']' && t[i + 1] == ']' && t[i + 2] == '>') {
                 put(w, t + run, i + 2 - run);
-                puts_(w, "]]><![CDATA[");
+                PUTL(w, "]]><![CDATA[");
                 run = i + 2;
             }
         put(w, t + run, len - run);
-        puts_(w, "]]>");
+        PUTL(w, "]]>");
         return;
     }
     tsq_xml_escape(w->out, n->text, n->text_len, 0);
@@ -226,9 +227,9 @@ static void write_other(wr *w, const tsq_node *n) {
         else tsq_xml_escape(w->out, n->text, n->text_len, 0);
         break;
     }
-    case N_CDATA: puts_(w, "<![CDATA["); put(w, n->text, n->text_len); puts_(w, "]]>"); break;
-    case N_COMMENT: puts_(w, "<!--"); put(w, n->text, n->text_len); puts_(w, "-->"); break;
-    case N_PI: puts_(w, "<?"); put(w, n->text, n->text_len); puts_(w, "?>"); break;
+    case N_CDATA: PUTL(w, "<![CDATA["); put(w, n->text, n->text_len); PUTL(w, "]]>"); break;
+    case N_COMMENT: PUTL(w, "<!--"); put(w, n->text, n->text_len); PUTL(w, "-->"); break;
+    case N_PI: PUTL(w, "<?"); put(w, n->text, n->text_len); PUTL(w, "?>"); break;
     default: break;
     }
 }
@@ -391,7 +392,7 @@ static tsq_status do_write(const tsq_node *seq, tsq_buf *out, int canonical, int
     if (src && !canonical)
         put(&w, src->bytes + d->epilog_start, src->len - d->epilog_start);
     else
-        puts_(&w, "\n");
+        PUTL(&w, "\n");
     tsq_buf_add(out, "", 0); /* the NUL that emit leaves out */
     if (fd >= 0 && !out->failed) flush_out(&w);
     if (out->failed) return tsq_err(err, TSQ_ENOMEM, "out of memory");

@@ -314,6 +314,51 @@ describe("engine scenarios", function()
     assert.matches("timeout of 60 seconds", find(r, 11135).ActionOutput)
   end)
 
+  it("scenario: a Lua handler reports a timeout with { timeout = true }", function()
+    local seq = ts.sequence "timeout" { cmd("hangs", { Timeout = 600 }), cmd("never") }
+    local r = seq:run { handlers = { default = function(step)
+      if step.Name == "hangs" then return 0, "still copying", { timeout = true } end
+      return 0
+    end } }
+    assert.equals("11140@0 11135@1 11141@0 11170@0", sig(r))
+    local rec = find(r, 11135)
+    assert.equals(0x800705B4, rec.ExitCode)
+    assert.equals("still copying\nthe step did not finish within its timeout of 600 seconds", rec.ActionOutput)
+    assert.equals(tostring(0x800705B4 - 0x100000000), r.variables._SMSTSLastActionRetCode)
+  end)
+
+  it("scenario: a Lua handler reports an unexpected restart with { restart = true }, retried retryCount times", function()
+    local seq = ts.sequence "restart" {
+      ts.InstallApplication "apps" { RetryCount = 2, ContinueOnError = true }, cmd("next") }
+    local calls = 0
+    local r = seq:run { handlers = { InstallApplication = function()
+      calls = calls + 1
+      if calls <= 2 then return 0, nil, { restart = true } end
+      return 0
+    end } }
+    assert.equals(3, calls)
+    assert.equals("11140@0 11142@1 11142@1 11134@1 11134@2 11143@0 11171@0", sig(r))
+    -- restarting every time: after two retries the step fails
+    r = seq:run { handlers = { InstallApplication = function() return 0, nil, { restart = true } end } }
+    assert.equals("11140@0 11142@1 11142@1 11135@1 11138@1 11134@2 11143@0 11171@0", sig(r))
+    assert.matches("restarted unexpectedly during the step %(2 retries%)", find(r, 11135).ActionOutput)
+  end)
+
+  it("scenario: handler options that make no sense fail the step with a message", function()
+    local seq = ts.sequence "bad options" { cmd("a", { ContinueOnError = true }), cmd("b", { ContinueOnError = true }),
+                                            cmd("c") }
+    local r = seq:run { handlers = { default = function(step)
+      if step.Name == "a" then return 0, nil, { reboot = true } end
+      if step.Name == "b" then return 0, nil, "timeout" end
+      return 0, nil, { timeout = true, restart = true }
+    end } }
+    local out = {}
+    for _, rec in ipairs(r.records) do if rec.LastStatusMsgID == 11135 then out[#out + 1] = rec.ActionOutput end end
+    assert.same({ "unknown handler option 'reboot' (valid: timeout, restart)",
+                  "handler options must be a table (got string)",
+                  "handler options timeout and restart exclude each other" }, out)
+  end)
+
   it("scenario: the run works on a copy; the caller's environment is unchanged", function()
     local env = ts.environment { variables = { Keep = "1" } }
     local seq = ts.sequence "copy" { ts.SetVariable "s" { VariableName = "Keep", VariableValue = "2" } }

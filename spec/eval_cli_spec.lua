@@ -242,6 +242,23 @@ return { variables = { PHASE = "STATERESTORE", Architecture = "X64", OSCurrentVe
     assert.matches("names no action", err)
   end)
 
+  it("simulates a timeout and an unexpected restart with --exit NAME=timeout|restart", function()
+    local out, err, rc = tsq("simulate", CLIENT, "--machine", m, "--format", "csv", "--exit", "6.3=timeout",
+      "--exit", "6.4.2=restart")
+    assert.equals(0, rc, err)
+    local rows = {}
+    for l in out:gmatch("([^\n]*)\r\n") do
+      local r = csv_row(l)
+      if r[11] == "40" or r[11] == "43" then rows[#rows + 1] = table.concat({ r[11], r[7], r[5], r[2] }, "|") end
+    end
+    assert.same({ "40|11135|2147943860|the step timed out", "40|11138|2147943860|",
+                  "43|11135|2147500037|the computer restarted unexpectedly during the step (0 retries)",
+                  "43|11138|2147500037|" }, rows)
+    local _, err2, rc2 = tsq("simulate", CLIENT, "--exit", "6.3=later")
+    assert.equals(2, rc2)
+    assert.matches("CODE an integer, timeout or restart", err2)
+  end)
+
   it("lets a continue-on-error step fail without failing the run", function()
     local out, err, rc = tsq("simulate", CLIENT, "--machine", m, "--exit", "6.3=1")
     assert.equals(0, rc, err)

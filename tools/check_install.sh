@@ -7,6 +7,7 @@
 #     compiled with nothing but `pkg-config --cflags --libs tsq` / `tsq-lua` from that
 #     prefix (host_c also statically), run and compared with examples/data/*.out; the
 #     installed `tsq` and the installed Lua module (in stock lua5.4); then uninstalled.
+#  3. `luarocks make` of rockspec/tasksequence-scm-1.rockspec into a temporary tree.
 # Each check counts; the last line is "install: N passed, N failed" for tools/check.sh.
 # usage: tools/check_install.sh   (from the project root; env: CC, WERROR, MAKE)
 set -u
@@ -130,6 +131,18 @@ ok "make uninstall PREFIX" $make --no-print-directory uninstall PREFIX="$root"
 files_under "$root" > "$tmp/actual"
 : > "$tmp/expected"
 same "nothing left after uninstall" "$tmp/expected" "$tmp/actual"
+
+# ------------------------------------------------------------------ 3. the rock
+
+# offline, from this checkout, into a tree of its own; then stock lua5.4 loads it from there
+unset LUA_PATH LUA_CPATH # luarocks itself is a Lua program
+rocks=$tmp/rocks
+ok "luarocks make" luarocks --lua-version="$lv" --tree="$rocks" make rockspec/tasksequence-scm-1.rockspec
+LUA_PATH="$rocks/share/lua/$lv/?.lua;$rocks/share/lua/$lv/?/init.lua" LUA_CPATH="$rocks/lib/lua/$lv/?.so" \
+  lua5.4 -e 'local ts = require "tasksequence"; print(ts.version, package.searchpath("tasksequence.core", package.cpath))' \
+  > "$tmp/out" 2>&1
+echo "$version	$rocks/lib/lua/$lv/tasksequence/core.so" > "$tmp/expected"
+same "lua5.4 loads the rock" "$tmp/expected" "$tmp/out"
 
 echo "install: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

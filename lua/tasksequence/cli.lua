@@ -270,10 +270,16 @@ local function csv_field(v)
   return v
 end
 
+-- CODE is an exit code, or "timeout" / "restart" (the step runs into its Timeout, the
+-- computer restarts unexpectedly during it: the handler options of seq:run).
 local function parse_exit(v)
   local name, code = v:match("^(.*)=(%-?%d+)$")
-  if not name then fail("--exit wants \"STEP NAME=CODE\", got " .. v) end
-  return name, math.tointeger(tonumber(code))
+  if name then return name, math.tointeger(tonumber(code)) end
+  name, code = v:match("^(.*)=(%a+)$")
+  if not name or (code ~= "timeout" and code ~= "restart") then
+    fail("--exit wants \"STEP NAME=CODE\" (CODE an integer, timeout or restart), got " .. v)
+  end
+  return name, code
 end
 
 local function cmd_simulate(args)
@@ -302,7 +308,11 @@ local function cmd_simulate(args)
   local env = make_env(opts)
   local result = seq:run {
     env = env,
-    handlers = { default = function(step) return codes[step] or 0, "" end },
+    handlers = { default = function(step)
+      local c = codes[step] or 0
+      if type(c) == "string" then return 0, "", { [c] = true } end
+      return c, ""
+    end },
   }
   local recs = result.records or {}
   if format == "json" then
@@ -483,7 +493,7 @@ local HELP = {
   run = "tsq run SCRIPT [ARGS...]\n  Runs a Lua script with the tasksequence module; arg is set as lua sets it.\n",
   show = "tsq show FILE\n  Prints the step tree: index path, name, class, flags, and each condition in text form.\n",
   eval = "tsq eval FILE [--var NAME=VALUE]... [--machine machine.lua]\n  Prints the step tree marking each step run, skip (with the reason) or err (a fact the\n  machine does not describe; the run would fail the step). machine.lua returns a table\n  for ts.environment; --var sets task sequence variables. Exit status 1 when a step is err.\n",
-  simulate = "tsq simulate FILE [--var NAME=VALUE]... [--exit \"STEP NAME=CODE\"]... [--machine m.lua]\n             [--format table|csv|json]\n  Runs the sequence; every action exits 0 unless --exit gives its code (the step by\n  name, path or index as tsq show prints them). Prints\n  SMS_TaskSequenceExecutionStatus records. Exit status 1 when the run failed.\n",
+  simulate = "tsq simulate FILE [--var NAME=VALUE]... [--exit \"STEP NAME=CODE\"]... [--machine m.lua]\n             [--format table|csv|json]\n  Runs the sequence; every action exits 0 unless --exit gives its code (the step by\n  name, path or index as tsq show prints them; CODE timeout or restart simulates those). Prints\n  SMS_TaskSequenceExecutionStatus records. Exit status 1 when the run failed.\n",
   validate = "tsq validate FILE...\n  Prints 'file: step path: message' for each problem; exit status 1 on errors.\n",
   ["to-lua"] = "tsq to-lua FILE\n  Prints a Lua script that rebuilds the document (tsq build SCRIPT gives it back).\n",
   build = "tsq build SCRIPT.lua [-o OUT.xml] [ARGS...]\n  Runs a script that returns a sequence; saves it to OUT or prints its XML.\n",

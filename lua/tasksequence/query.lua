@@ -183,9 +183,15 @@ local function root_of(step)
   return s
 end
 
--- The binding's own move (it keeps the moved steps' bytes); captured before init.lua puts
--- query.move_to in its place.
-local c_move = core.step_methods and core.step_methods.move_to
+-- The binding's own move (it keeps the moved steps' bytes). init.lua puts query.move_to in
+-- its place, and the methods table outlives a reload of this module (busted reloads
+-- modules per file), so the C function is kept under a key no script writes.
+local c_move
+if core.step_methods then
+  local KEY = "\0binding move_to"
+  c_move = rawget(core.step_methods, KEY) or core.step_methods.move_to
+  core.step_methods[KEY] = c_move
+end
 
 -- Moves step under `dest` (a group, or a path/name of one in the same sequence) so that it
 -- ends up at index among dest's steps (default: last).

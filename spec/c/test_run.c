@@ -561,6 +561,13 @@ static void test_handlers(void) {
     CHECK(strstr(rec_at(r.run, 1)->ActionOutput, "timeout of 60 seconds") != NULL);
     teardown(&r);
 
+    CASE("a timeout the host reports for a step without Timeout: its own limit");
+    setup(&r, SEQ(STEP(RUNCMD, "Slow", " successCodeList=\"0\"", "fail=limit", "<action>x</action>")));
+    CHECK(go(&r));
+    CHECK(rec_at(r.run, 1)->ExitCode == 0x800705B4u);
+    CHECK_STR(rec_at(r.run, 1)->ActionOutput, "the step timed out");
+    teardown(&r);
+
     CASE("a host clock that passes Timeout during the step fails it");
     setup(&r, SEQ(STEP(RUNCMD, "Slow", " timeout=\"60\" successCodeList=\"0\"", "tick=61", "<action>x</action>")
                   STEP(RUNCMD, "Quick", " timeout=\"60\" successCodeList=\"0\" continueOnError=\"true\"", "tick=60", "<action>x</action>")));
@@ -1027,10 +1034,12 @@ static void test_oom(void) {
     CHECK(size_mismatches == 0);
 }
 
-/* ------------------------------------------------------------------ speed */
+/* ------------------------------------------------------------------ scale
+ * A 100,000-step run: every record present and numbered. Its speed is measured by
+ * `make bench` (bench/bench_core.c), never asserted here. */
 
 static void test_speed(void) {
-    CASE("100,000 steps run well under a second");
+    CASE("100,000 steps: every record present and numbered");
     tsq_buf b;
     tsq_buf_init(&b, ctx);
     tsq_buf_adds(&b, "<sequence version=\"3.10\">");
@@ -1052,17 +1061,10 @@ static void test_speed(void) {
     memset(&o, 0, sizeof o);
     o.env = env;
     tsq_run *run = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     CHECK(tsq_run_sequence(seq, &o, &run, NULL) == TSQ_OK);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     CHECK(tsq_run_succeeded(run));
     CHECK(tsq_run_record_count(run) == 1 + 100 * 2 + 99900 + 2);
     CHECK(tsq_run_record(run, tsq_run_record_count(run) - 4)->Step == 100000);
-    const char *pre = getenv("LD_PRELOAD");
-    if (!(pre && strstr(pre, "vgpreload"))) CHECK(secs < 0.5);
-    fprintf(stderr, "run of 100000 steps: %.3f s\n", secs);
     tsq_run_free(run);
     tsq_env_free(env);
     tsq_node_release(seq);
