@@ -11,8 +11,9 @@ typedef struct env_var {
 
 struct tsq_env {
     tsq_ctx *ctx;
-    env_var *vars; /* insertion order */
+    env_var *vars; /* insertion order; deleted ones have name NULL until compacted */
     size_t n, cap;
+    size_t dead;   /* deleted entries among the n */
     uint32_t *slots; /* open addressing: index + 1 into vars, 0 = empty */
     size_t nslots;   /* power of two */
     tsq_provider prov;
@@ -58,6 +59,19 @@ void tsq_env_free(tsq_env *e) {
     tsq_ctx_alloc(ctx, e, sizeof *e, 0);
 }
 
+/* Puts every live variable into the slots (their number unchanged). */
+static void reslot(tsq_env *e) {
+    memset(e->slots, 0, e->nslots * sizeof *e->slots);
+    size_t m = e->nslots - 1;
+    for (size_t i = 0; i < e->n; i++) {
+        if (!e->vars[i].name) continue;
+        size_t j = e->vars[i].hash & m;
+        while (e->slots[j]) j = (j + 1) & m;
+        e->slots[j] = (uint32_t)(i + 1);
+    }
+}
+
+/* Slots for `want` variables at most half full; 0 when out of memory. */
 static int rehash(tsq_env *e, size_t want) {
     size_t ns = 16;
     while (ns < want * 2) ns *= 2;
@@ -68,16 +82,10 @@ static int rehash(tsq_env *e, size_t want) {
         e->slots = s;
         e->nslots = ns;
     }
-    memset(e->slots, 0, e->nslots * sizeof *e->slots);
-    for (size_t i = 0; i < e->n; i++) {
-        size_t m = e->nslots - 1, j = e->vars[i].hash & m;
-        while (e->slots[j]) j = (j + 1) & m;
-        e->slots[j] = (uint32_t)(i + 1);
-    }
+    reslot(e);
     return 1;
 }
 
-/* The slot of name, or of the empty place where it would go. */
 static size_t find_slot(const tsq_env *e, const char *name, size_t n, uint32_t h) {
     size_t m = e->nslots - 1, j = h & m;
     while (e->slots[j]) {
@@ -97,6 +105,34 @@ const char *tsq_env_lookup(const tsq_env *e, const char *name, size_t n, uint32_
     return v->value;
 }
 
+/* Closes the holes deleted variables left, keeping the order; rebuilds the slots. */
+static void compact(tsq_env *e) {
+    size_t k = 0;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->vars[i].name) e->vars[k++] = e->vars[i];
+    e->n = k;
+    e->dead = 0;
+    if (e->slots) reslot(e);
+}
+
+/* Empties slot j without a rehash: later entries of its probe run move back into the gap
+ * (deletion for linear probing), so deleting costs what a lookup does. */
+static void slot_delete(tsq_env *e, size_t j) {
+    size_t m = e->nslots - 1, gap = j, k = j;
+    e->slots[gap] = 0;
+    for (;;) {
+        k = (k + 1) & m;
+        if (!e->slots[k]) return;
+        size_t home = e->vars[e->slots[k] - 1].hash & m;
+        /* the entry at k may fill the gap unless its home lies cyclically in (gap, k] */
+        int stays = gap <= k ? (home > gap && home <= k) : (home > gap || home <= k);
+        if (stays) continue;
+        e->slots[gap] = e->slots[k];
+        e->slots[k] = 0;
+        gap = k;
+    }
+}
+
 tsq_status tsq_env_set(tsq_env *e, const char *name, const char *value) {
     if (!e || !name || !*name) return TSQ_EINVAL;
     size_t n = strlen(name), vl = value ? strlen(value) : 0;
@@ -105,12 +141,16 @@ tsq_status tsq_env_set(tsq_env *e, const char *name, const char *value) {
     if (e->n && e->slots[j]) {
         size_t i = e->slots[j] - 1;
         env_var *v = &e->vars[i];
-        if (vl == 0) { /* "" deletes: keep the order of the others */
+        if (vl == 0) { /* "" deletes: the entry stays as a hole until compaction */
+            slot_delete(e, j);
             tsq_strfree(e->ctx, v->name);
             tsq_strfree(e->ctx, v->value);
-            memmove(v, v + 1, (e->n - i - 1) * sizeof *v);
-            e->n--;
-            rehash(e, e->n); /* same table size: can not fail */
+            v->name = v->value = NULL;
+            e->dead++;
+            while (e->n && !e->vars[e->n - 1].name) { /* holes at the end go at once */
+                e->n--;
+                e->dead--;
+            }
             return TSQ_OK;
         }
         char *nv = tsq_strndup(e->ctx, value, vl);
@@ -121,6 +161,7 @@ tsq_status tsq_env_set(tsq_env *e, const char *name, const char *value) {
         return TSQ_OK;
     }
     if (vl == 0) return TSQ_OK;
+    if (e->dead && (e->n == e->cap || (e->n + 1) * 2 > e->nslots)) compact(e);
     if (e->n == e->cap) {
         size_t nc = e->cap ? e->cap * 2 : 16;
         env_var *nv = tsq_ctx_alloc(e->ctx, e->vars, e->cap * sizeof *nv, nc * sizeof *nv);
@@ -161,9 +202,14 @@ const char *tsq_env_get(const tsq_env *e, const char *name) {
     return tsq_env_lookup(e, name, n, tsq_name_hash(name, n), NULL);
 }
 
-size_t tsq_env_count(const tsq_env *e) { return e ? e->n : 0; }
+size_t tsq_env_count(const tsq_env *e) { return e ? e->n - e->dead : 0; }
 
-const char *tsq_env_name_at(const tsq_env *e, size_t i) { return e && i < e->n ? e->vars[i].name : NULL; }
+/* Reading by position closes the holes first (the order is the same, so it stays a read). */
+const char *tsq_env_name_at(const tsq_env *e, size_t i) {
+    if (!e) return NULL;
+    if (e->dead) compact((tsq_env *)e);
+    return i < e->n ? e->vars[i].name : NULL;
+}
 
 tsq_env *tsq_env_clone(const tsq_env *e) {
     if (!e) return NULL;
@@ -171,7 +217,7 @@ tsq_env *tsq_env_clone(const tsq_env *e) {
     if (!c) return NULL;
     c->prov = e->prov;
     for (size_t i = 0; i < e->n; i++)
-        if (tsq_env_set(c, e->vars[i].name, e->vars[i].value)) {
+        if (e->vars[i].name && tsq_env_set(c, e->vars[i].name, e->vars[i].value)) {
             tsq_env_free(c);
             return NULL;
         }

@@ -107,6 +107,11 @@ LUA_PATH="$root/share/lua/$lv/?.lua;$root/share/lua/$lv/?/init.lua" LUA_CPATH="$
   "$tmp/host_lua" examples/data/host_policy.lua > "$tmp/out" 2>&1
 echo "exit $?" >> "$tmp/out"
 same "host_lua" examples/data/host_lua.out "$tmp/out"
+echo 'return 1, 2, 3' > "$tmp/bad.lua"
+LUA_PATH="$root/share/lua/$lv/?.lua;$root/share/lua/$lv/?/init.lua" "$tmp/host_lua" "$tmp/bad.lua" > "$tmp/out" 2>&1
+echo "exit $?" >> "$tmp/out"
+ok "host_lua refuses a script that returns no sequence" grep -q "tasksequence.step expected, got number" "$tmp/out"
+ok "... and exits with status 1" grep -qx "exit 1" "$tmp/out"
 
 # the installed tsq and module
 export LUA_PATH="$root/share/lua/$lv/?.lua;$root/share/lua/$lv/?/init.lua"

@@ -21,6 +21,7 @@ local function ts_real()
 end
 
 local X = require "tasksequence.to_lua_xml"
+local P = require "tasksequence.to_lua_package"
 local decode, parse_xml, nl_norm, attr_value = X.decode, X.parse, X.nl_norm, X.attr_value
 local elements, attr_map, canon_str, plain_text, locate = X.elements, X.attr_map, X.canon_str, X.plain_text, X.locate
 local MARK = X.MARK
@@ -67,6 +68,7 @@ M.builder = setmetatable(B, { __index = function(_, k)
 end })
 
 function B.raw(xml) return setmetatable({ xml = xml }, RAW_MT) end
+B.bytes = P.bytes -- ts.bytes [[base64]]: a uint8 array field of the package (the icon)
 function B.condition(text)
   if type(text) == "string" then return setmetatable({ text = text }, COND_MT) end
   return ts_real().condition(text)
@@ -335,7 +337,7 @@ local function render_sequence(t, L)
   local out = { "<sequence" }
   local a = {}
   for k, v in pairs(t) do
-    if type(k) == "string" and k ~= "layout" and k ~= "wrapper" and not k:match("^_") then
+    if type(k) == "string" and k ~= "layout" and k ~= "wrapper" and k ~= "package" and not k:match("^_") then
       a[#a + 1] = { ALIAS[k] or k, tostring(v) }
     end
   end
@@ -364,6 +366,7 @@ function M.render(t)
   local text
   if t.wrapper then
     local w = nl_norm(t.wrapper)
+    if t.package then w = P.fill(w, t.package) end
     local i = w:find(MARK, 1, true)
     if not i then error("the wrapper has no " .. MARK) end
     text = w:sub(1, i - 1) .. body .. w:sub(i + #MARK)
@@ -770,19 +773,41 @@ function M.from_xml(src, name)
     lay[#lay + 1] = "\n    classes = {\n" .. table.concat(parts, "\n") .. "\n    },\n  "
   end
   lines[#lines + 1] = "layout = { " .. table.concat(lay, ", ") .. " }"
-  if wrapper then lines[#lines + 1] = "wrapper = " .. lstr(nl_norm(wrapper)) end
-  for _, k in ipairs(elements(seqel)) do lines[#lines + 1] = emit_step(k, text, L, 1, "  ") end
-  local script = "-- " .. (name or "document") .. " as a script (tsq to-lua); tsq build gives the XML back\n"
-    .. 'local ts = require "tasksequence.to_lua".builder\n\nreturn ' .. join("ts.sequence", lines, "") .. "\n"
-  -- the whole document must come back the same; else say it as raw XML
-  local okr, same = pcall(function()
-    local env = { require = function(m) if m == "tasksequence.to_lua" then return M end return require(m) end }
-    local c = load(script:gsub("return ts%.sequence", "return ts.__describe", 1), "=to_lua", "t", env)
-    local desc = c()
-    local back = M.render(desc)
-    local _, bseq, _, _ = pcall(locate, back)
-    return canon_str(bseq) == canon_str(seqel)
-  end)
+  local steps = {}
+  for _, k in ipairs(elements(seqel)) do steps[#steps + 1] = emit_step(k, text, L, 1, "  ") end
+  -- a wrapper: its fields as a package table, the rest as text (all of it as text when
+  -- the fields do not give the same wrapper back)
+  local tries = wrapper and { true, false } or { false }
+  local script, okr, same
+  for _, with_fields in ipairs(tries) do
+    local head = { table.unpack(lines) }
+    if wrapper then
+      local w = nl_norm(wrapper)
+      if with_fields then
+        local skeleton, fields = P.split(w)
+        if #fields > 0 then
+          local entries = {}
+          for _, f in ipairs(fields) do entries[#entries + 1] = "    " .. key(f[1]) .. " = " .. P.literal(f[2], lstr, "    ") .. "," end
+          head[#head + 1] = "package = {\n" .. table.concat(entries, "\n") .. "\n  }"
+          w = skeleton
+        end
+      end
+      head[#head + 1] = "wrapper = " .. lstr(w)
+    end
+    table.move(steps, 1, #steps, #head + 1, head)
+    script = "-- " .. (name or "document") .. " as a script (tsq to-lua); tsq build gives the XML back\n"
+      .. 'local ts = require "tasksequence.to_lua".builder\n\nreturn ' .. join("ts.sequence", head, "") .. "\n"
+    -- the whole document must come back the same; else say it as raw XML
+    okr, same = pcall(function()
+      local env = { require = function(m) if m == "tasksequence.to_lua" then return M end return require(m) end }
+      local c = load(script:gsub("return ts%.sequence", "return ts.__describe", 1), "=to_lua", "t", env)
+      local desc = c()
+      local back = M.render(desc)
+      local _, bseq, _, bwrap = pcall(locate, back)
+      return canon_str(bseq) == canon_str(seqel) and (bwrap and nl_norm(bwrap)) == (wrapper and nl_norm(wrapper))
+    end)
+    if okr and same then break end
+  end
   if not (okr and same) then
     script = "-- " .. (name or "document") .. " (tsq to-lua): its layout has no constructor form\n"
       .. 'local ts = require "tasksequence"\n\nreturn assert(ts.parse(' .. lstr(nl_norm(src)) .. "))\n"
