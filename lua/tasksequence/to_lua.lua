@@ -12,6 +12,8 @@
 -- ts.parse, so the result is a real sequence. Every step is checked when the script is
 -- generated: a step whose constructor form would not give back the same XML (c14n) is
 -- written as ts.raw [[<step ...>]], so XML -> Lua -> XML is always the same document.
+-- A wrapped document's package fields become `package = { Name = ..., Icon = ts.bytes
+-- [[...]] }` and the rest of the wrapper a skeleton text (tasksequence.to_lua_package).
 local M = {}
 
 local real -- the tasksequence module, loaded on first use (it requires this file's users)
@@ -783,15 +785,8 @@ function M.from_xml(src, name)
     local head = { table.unpack(lines) }
     if wrapper then
       local w = nl_norm(wrapper)
-      if with_fields then
-        local skeleton, fields = P.split(w)
-        if #fields > 0 then
-          local entries = {}
-          for _, f in ipairs(fields) do entries[#entries + 1] = "    " .. key(f[1]) .. " = " .. P.literal(f[2], lstr, "    ") .. "," end
-          head[#head + 1] = "package = {\n" .. table.concat(entries, "\n") .. "\n  }"
-          w = skeleton
-        end
-      end
+      local entry, skeleton = P.entry(with_fields and w, key, lstr)
+      if entry then head[#head + 1], w = entry, skeleton end
       head[#head + 1] = "wrapper = " .. lstr(w)
     end
     table.move(steps, 1, #steps, #head + 1, head)

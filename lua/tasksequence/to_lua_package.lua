@@ -13,7 +13,8 @@
 --   P.split(wrapper)        -> skeleton, fields ({ {name, value}, ... } in document order)
 --   P.fill(skeleton, pkg)   -> the wrapper text again (raises on an unknown/missing field)
 --   P.bytes(base64)         -> a byte string value (a uint8 array such as the icon)
---   P.literal(value, pad)   -> the Lua text of a field value
+--   P.literal(value, lstr, pad) -> the Lua text of a field value
+--   P.entry(wrapper, key, lstr) -> the script's `package = {...}` entry, the skeleton
 local X = require "tasksequence.to_lua_xml"
 local P = {}
 
@@ -223,6 +224,17 @@ function P.literal(v, lstr, pad)
     return "{\n" .. pad .. "  " .. table.concat(parts, ",\n" .. pad .. "  ") .. ",\n" .. pad .. "}"
   end
   return lstr(v)
+end
+
+-- The `package = { ... }` entry of a generated ts.sequence table and the skeleton, or nil
+-- when the wrapper (false: not wanted) has no fields. key and lstr write keys and strings.
+function P.entry(wrapper, key, lstr)
+  if not wrapper then return nil end
+  local skeleton, fields = P.split(wrapper)
+  if #fields == 0 then return nil end
+  local entries = {}
+  for _, f in ipairs(fields) do entries[#entries + 1] = "    " .. key(f[1]) .. " = " .. P.literal(f[2], lstr, "    ") .. "," end
+  return "package = {\n" .. table.concat(entries, "\n") .. "\n  }", skeleton
 end
 
 return P
