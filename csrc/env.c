@@ -33,6 +33,7 @@ uint32_t tsq_name_hash(const char *s, size_t n) {
 
 static int name_eq(const char *a, size_t an, const char *b, size_t bn) {
     if (an != bn) return 0;
+    if (memcmp(a, b, an) == 0) return 1; /* names are mostly spelled the same way */
     for (size_t i = 0; i < an; i++)
         if (fold((unsigned char)a[i]) != fold((unsigned char)b[i])) return 0;
     return 1;

@@ -97,7 +97,36 @@ static int str_casecmp(const char *a, size_t an, const char *b, size_t bn) {
 }
 
 /* % * any run, _ ? one character; case-insensitive; iterative with one backtrack point */
+static int fold_eq(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i] && fold((unsigned char)a[i]) != fold((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+/* Whether p[0..pn) holds no wildcard character. */
+static int literal(const char *p, size_t pn) {
+    for (size_t i = 0; i < pn; i++)
+        if (p[i] == '%' || p[i] == '*' || p[i] == '_' || p[i] == '?') return 0;
+    return 1;
+}
+
 static int like(const char *s, size_t sn, const char *p, size_t pn) {
+    /* the usual shapes, "%text%", "text%" and "%text", without backtracking */
+    int lead = pn > 0 && (p[0] == '%' || p[0] == '*');
+    int trail = pn > (size_t)lead && (p[pn - 1] == '%' || p[pn - 1] == '*');
+    const char *lit = p + lead;
+    size_t ln = pn - (size_t)lead - (size_t)trail;
+    if (literal(lit, ln)) {
+        if (ln > sn) return 0;
+        if (!lead && !trail) return ln == sn && fold_eq(s, lit, ln);
+        if (!lead) return fold_eq(s, lit, ln);
+        if (!trail) return fold_eq(s + sn - ln, lit, ln);
+        if (ln == 0) return 1;
+        int f0 = fold((unsigned char)lit[0]);
+        for (size_t i = 0; i + ln <= sn; i++)
+            if (fold((unsigned char)s[i]) == f0 && fold_eq(s + i + 1, lit + 1, ln - 1)) return 1;
+        return 0;
+    }
     size_t i = 0, j = 0, star = (size_t)-1, mark = 0;
     while (i < sn) {
         if (j < pn && (p[j] == '%' || p[j] == '*')) {

@@ -32,8 +32,9 @@ tsq_node *tsq_tree_next(const tsq_node *top, const tsq_node *cur) {
 
 static void free_payload(tsq_node *n) {
     tsq_ctx *ctx = n->ctx;
-    for (uint16_t i = 0; i < n->nattrs; i++)
-        if (n->attrs[i].owned) tsq_strfree(ctx, n->attrs[i].value);
+    if (n->flags & F_VALUES_OWNED) /* else every value lives in the source arena */
+        for (uint16_t i = 0; i < n->nattrs; i++)
+            if (n->attrs[i].owned) tsq_strfree(ctx, n->attrs[i].value);
     if (n->flags & F_ATTRS_OWNED) ctx->alloc(ctx->ud, n->attrs, (size_t)n->cattrs * sizeof *n->attrs, 0);
     if (n->flags & F_TEXT_OWNED) tsq_strfree(ctx, n->text);
     if (n->cc) tsq_ccache_free(ctx, n->cc);
@@ -44,6 +45,8 @@ static void free_payload(tsq_node *n) {
 void tsq_node_destroy(tsq_node *top) {
     if (!top) return;
     tsq_ctx *ctx = top->ctx;
+    tsq_src *held = NULL;
+    size_t nheld = 0;
     tsq_node *n = top;
     while (n->first) n = n->first;
     for (;;) {
@@ -62,10 +65,18 @@ void tsq_node_destroy(tsq_node *top) {
             n->next = ctx->free_nodes;
             ctx->free_nodes = n;
         }
-        if (src) tsq_src_unref(src);
+        /* one release per run of nodes from the same source: a node's reference is
+         * dropped only after it has been visited, so no arena goes while in use */
+        if (src != held) {
+            tsq_src_unref_n(held, nheld);
+            held = src;
+            nheld = 0;
+        }
+        nheld++;
         if (n == top) break;
         n = next;
     }
+    tsq_src_unref_n(held, nheld);
 }
 
 /* ------------------------------------------------------------------ references */
@@ -173,6 +184,7 @@ static tsq_status attr_assign(tsq_node *n, tsq_attr *a, const char *value, size_
     a->len = (uint32_t)len;
     a->owned = 1;
     a->raw = -1;
+    n->flags |= F_VALUES_OWNED;
     tsq_node_touch(n, F_STAG);
     return TSQ_OK;
 }
@@ -206,6 +218,7 @@ tsq_status tsq_attr_set_before(tsq_node *n, const char *atom, const char *value,
     }
     memmove(&n->attrs[pos + 1], &n->attrs[pos], (size_t)(n->nattrs - pos) * sizeof *n->attrs);
     n->attrs[pos] = (tsq_attr){atom, v, (uint32_t)len, -1, 1, 0};
+    n->flags |= F_VALUES_OWNED;
     n->nattrs++;
     tsq_node_touch(n, F_STAG);
     return TSQ_OK;
@@ -443,6 +456,7 @@ static tsq_node *copy_one(const tsq_node *n) {
             if (n->attrs[i].owned) {
                 if (!(c->attrs[i].value = tsq_strndup(ctx, n->attrs[i].value, n->attrs[i].len))) goto fail;
                 c->attrs[i].owned = 1;
+                c->flags |= F_VALUES_OWNED;
             }
             c->nattrs = (uint16_t)(i + 1);
         }

@@ -71,7 +71,9 @@ typedef struct tsq_src {
 tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len); /* takes bytes */
 void tsq_src_ref(tsq_src *s);
 void tsq_src_unref(tsq_src *s);
+void tsq_src_unref_n(tsq_src *s, size_t n); /* n releases at once; s may be NULL */
 void *tsq_src_arena(tsq_src *s, size_t size); /* 8-byte aligned, lives as long as s */
+void tsq_src_advise(void *p, size_t size); /* large buffers: ask for huge pages */
 
 /* ------------------------------------------------------------------ nodes
  * Every element of a document is a node; step-level API functions see only the step
@@ -109,7 +111,8 @@ enum {
     F_ATTRS_OWNED = 1 << 7,/* attrs array allocated separately */
     F_CDATA_TEXT = 1 << 8, /* leaf text came from a CDATA section */
     F_CMD_STALE = 1 << 9,  /* action: properties changed, <action> must be regenerated */
-    F_SRC_EMPTY = 1 << 10  /* the source wrote it <x/> (F_EMPTY_TAG says how to write it now) */
+    F_SRC_EMPTY = 1 << 10, /* the source wrote it <x/> (F_EMPTY_TAG says how to write it now) */
+    F_VALUES_OWNED = 1 << 11 /* some attribute value may be allocated separately */
 };
 
 struct tsq_doc;
