@@ -110,8 +110,12 @@ static const struct {
 
 tsq_cls_id tsq_cls_of(const char *cls) {
     if (!cls) return CLS_OTHER;
+    /* every name starts "SMS_TaskSequence_": compare what follows, where they differ */
+    static const char prefix[] = "SMS_TaskSequence_";
+    size_t pl = sizeof prefix - 1;
+    if (strncmp(cls, prefix, pl) != 0) return CLS_OTHER;
     for (size_t i = 0; i < NCLASSES; i++)
-        if (strcmp(classes[i].full, cls) == 0) return classes[i].id;
+        if (classes[i].full[pl] == cls[pl] && strcmp(classes[i].full + pl, cls + pl) == 0) return classes[i].id;
     return CLS_OTHER;
 }
 

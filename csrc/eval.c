@@ -201,8 +201,9 @@ static int cmp_kind(const char *s) {
     static const char *const names[] = {"exists", "notExists", "equals", "notEquals", "less", "lessEqual",
                                         "greater", "greaterEqual", "like", "notLike"};
     if (!s) return K_NONE;
+    int c0 = fold((unsigned char)s[0]);
     for (int i = 0; i < 10; i++)
-        if (tsq_ascii_casecmp(s, names[i]) == 0) return i;
+        if (fold((unsigned char)names[i][0]) == c0 && tsq_ascii_casecmp(s, names[i]) == 0) return i;
     if (tsq_ascii_casecmp(s, "nonExists") == 0) return K_NOTEXISTS; /* the SDK's registry spelling */
     return K_NONE;
 }
@@ -385,7 +386,7 @@ static void xleaf_read(xleaf *x, const tsq_node *e) {
 static const char *xml_get(const void *src, const char *name, uint32_t *len) {
     const xleaf *x = src;
     for (int i = 0; i < x->n; i++)
-        if (strcmp(x->name[i], name) == 0) {
+        if (x->name[i][0] == name[0] && strcmp(x->name[i], name) == 0) {
             *len = x->len[i];
             return x->val[i];
         }
@@ -409,7 +410,7 @@ static tsq_status compile_xml(comp *k, const tsq_node *e, int depth, int top) {
     } else if (e->name == atom[A_expression]) {
         int ignore = 0;
         for (uint16_t i = 0; i < e->nattrs; i++)
-            if (strcmp(e->attrs[i].name, "ignoreQueryFailure") == 0) ignore = tsq_ascii_casecmp(e->attrs[i].value, "true") == 0;
+            if (e->attrs[i].name[0] == 'i' && strcmp(e->attrs[i].name, "ignoreQueryFailure") == 0) ignore = tsq_ascii_casecmp(e->attrs[i].value, "true") == 0;
         xleaf x;
         xleaf_read(&x, e);
         st = compile_leaf(k, o, type ? type : "", xml_get, &x, ignore);

@@ -389,6 +389,7 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
     static const luaL_Reg run_meta[] = {{"__gc", ltsqi_runbox_gc}, {NULL, NULL}};
     new_type(L, BUF_MT, NULL, buf_meta, NULL);
     new_type(L, RUN_MT, NULL, run_meta, NULL);
+    new_type(L, PLAN_MT, NULL, ltsqi_plan_meta, NULL);
 
     luaL_newlib(L, funcs);
     ltsqi_set_leaf_funcs(L);

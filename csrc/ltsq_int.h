@@ -18,6 +18,7 @@
 #define PKG_MT "tasksequence.package"
 #define BUF_MT "tasksequence.buffer"
 #define RUN_MT "tasksequence.runbox"
+#define PLAN_MT "tasksequence.plan"
 #define STATE_MT "tasksequence.state"
 #define STATE_KEY "tasksequence.state"
 #define BOXES_KEY "tasksequence.boxes" /* lightuserdata(node) -> step box, weak values */
@@ -111,6 +112,7 @@ extern const luaL_Reg ltsqi_vars_meta[];
 
 /* ltsq_run.c: plan, run (handlers, clock, loader, records), package fields */
 int ltsqi_step_plan(lua_State *L);
+extern const luaL_Reg ltsqi_plan_meta[];
 int ltsqi_step_run(lua_State *L);
 int ltsqi_runbox_gc(lua_State *L);
 extern const luaL_Reg ltsqi_pkg_meta[];

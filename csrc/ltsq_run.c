@@ -4,37 +4,161 @@
 
 /* ------------------------------------------------------------------ plan */
 
-static int plan_body(lua_State *L) {
-    collector *c = lua_touserdata(L, 1);
-    const tsq_plan_entry *e = c->item;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, c);
-    lua_createtable(L, 0, 3);
-    ltsq_pushnode(L, (tsq_node *)e->step);
-    lua_setfield(L, -2, "step");
-    ltsqi_setfield_str(L, "state", tsq_plan_state_name(e->state));
-    ltsqi_setfield_str(L, "reason", e->reason);
-    lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+/* A plan is a userdata holding one entry per step, made into a Lua table only when it is
+ * read (plan[i], ipairs(plan), #plan): a plan of 100,000 steps costs what the core's walk
+ * costs, not 100,000 tables. Each entry's step is retained for the plan's lifetime. */
+typedef struct plan_entry {
+    tsq_node *step;
+    uint32_t reason; /* offset + 1 into the reasons buffer; 0: no reason */
+    uint8_t state;
+} plan_entry;
+
+typedef struct planbox {
+    tsq_ctx *ctx;
+    plan_entry *e;
+    size_t n, cap;
+    tsq_buf reasons;  /* NUL-separated; consecutive equal reasons are stored once */
+    uint32_t last;    /* offset + 1 of the last reason stored */
+    int oom;
+} planbox;
+
+static void plan_cb(void *ud, const tsq_plan_entry *pe) {
+    planbox *p = ud;
+    if (p->oom) return;
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 256;
+        plan_entry *ne = tsq_malloc(p->ctx, nc * sizeof *ne);
+        if (!ne) {
+            p->oom = 1;
+            return;
+        }
+        if (p->n) memcpy(ne, p->e, p->n * sizeof *ne);
+        tsq_free(p->ctx, p->e, p->cap * sizeof *ne);
+        p->e = ne;
+        p->cap = nc;
+    }
+    uint32_t r = 0;
+    if (pe->reason) {
+        if (p->last && strcmp(p->reasons.data + p->last - 1, pe->reason) == 0) {
+            r = p->last;
+        } else {
+            r = (uint32_t)p->reasons.len + 1;
+            tsq_buf_add(&p->reasons, pe->reason, strlen(pe->reason) + 1);
+            if (p->reasons.failed) {
+                p->oom = 1;
+                return;
+            }
+            p->last = r;
+        }
+    }
+    tsq_node_retain((tsq_node *)pe->step);
+    p->e[p->n++] = (plan_entry){(tsq_node *)pe->step, r, (uint8_t)pe->state};
+}
+
+static int plan_gc(lua_State *L) {
+    planbox *p = lua_touserdata(L, 1);
+    if (!p || !p->ctx) return 0;
+    for (size_t i = 0; i < p->n; i++) tsq_node_release(p->e[i].step);
+    tsq_free(p->ctx, p->e, p->cap * sizeof *p->e);
+    tsq_buf_free(&p->reasons);
+    p->ctx = NULL;
+    p->e = NULL;
+    p->n = p->cap = 0;
     return 0;
 }
 
-static void plan_cb(void *ud, const tsq_plan_entry *e) { ltsqi_collector_call(ud, plan_body, e); }
+static int plan_len(lua_State *L) {
+    planbox *p = luaL_checkudata(L, 1, PLAN_MT);
+    lua_pushinteger(L, (lua_Integer)p->n);
+    return 1;
+}
+
+/* plan[i]: { step =, state =, reason = }, the same table each time it is read */
+static int plan_index(lua_State *L) {
+    planbox *p = luaL_checkudata(L, 1, PLAN_MT);
+    lua_Integer i = lua_isinteger(L, 2) ? lua_tointeger(L, 2) : 0;
+    if (i < 1 || (size_t)i > p->n) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_getiuservalue(L, 1, 1);
+    if (lua_rawgeti(L, -1, i) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    const plan_entry *e = &p->e[i - 1];
+    lua_createtable(L, 0, 3);
+    ltsq_pushnode(L, e->step);
+    lua_setfield(L, -2, "step");
+    lua_pushstring(L, tsq_plan_state_name((tsq_plan_state)e->state));
+    lua_setfield(L, -2, "state");
+    if (e->reason) {
+        lua_pushstring(L, p->reasons.data + e->reason - 1);
+        lua_setfield(L, -2, "reason");
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, i);
+    return 1;
+}
+
+/* Pushes plan[i] (or nil) for the plan at idx; returns its type. */
+static int plan_index_at(lua_State *L, int idx, lua_Integer i) {
+    lua_pushcfunction(L, plan_index);
+    lua_pushvalue(L, idx);
+    lua_pushinteger(L, i);
+    lua_call(L, 2, 1);
+    return lua_type(L, -1);
+}
+
+static int plan_next(lua_State *L) {
+    lua_Integer i = luaL_checkinteger(L, 2) + 1;
+    lua_pushinteger(L, i);
+    if (plan_index_at(L, 1, i) == LUA_TNIL) return 1;
+    return 2;
+}
+
+static int plan_pairs(lua_State *L) {
+    luaL_checkudata(L, 1, PLAN_MT);
+    lua_pushcfunction(L, plan_next);
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 0);
+    return 3;
+}
+
+static int plan_tostring(lua_State *L) {
+    planbox *p = luaL_checkudata(L, 1, PLAN_MT);
+    size_t count[8] = {0};
+    for (size_t i = 0; i < p->n; i++) count[p->e[i].state & 7]++;
+    lua_pushfstring(L, "plan (%d steps: %d run, %d skipped by condition, %d disabled, %d in skipped groups, %d undecided)",
+                    (int)p->n, (int)count[TSQ_PLAN_RUN], (int)count[TSQ_PLAN_SKIP_CONDITION], (int)count[TSQ_PLAN_DISABLED],
+                    (int)count[TSQ_PLAN_SKIP_PARENT], (int)count[TSQ_PLAN_ERROR]);
+    return 1;
+}
+
+const luaL_Reg ltsqi_plan_meta[] = {
+    {"__gc", plan_gc},       {"__len", plan_len},           {"__index", plan_index},
+    {"__pairs", plan_pairs}, {"__tostring", plan_tostring}, {NULL, NULL},
+};
 
 int ltsqi_step_plan(lua_State *L) {
     tsq_node *n = tsq_node_root(ltsq_checknode(L, 1));
     envbox *eb = ltsqi_optenvbox(L, 2);
-    lua_newtable(L);
-    collector col;
-    ltsqi_collector_begin(L, &col, -1);
+    planbox *p = lua_newuserdatauv(L, sizeof *p, 1);
+    memset(p, 0, sizeof *p);
+    luaL_setmetatable(L, PLAN_MT);
+    lua_newtable(L); /* the entries made so far */
+    lua_setiuservalue(L, -2, 1);
+    p->ctx = ltsq_context(L);
+    tsq_buf_init(&p->reasons, p->ctx);
     tsq_error err;
     ERR_INIT(err);
     lua_State *old = ltsqi_env_enter(eb, L);
-    tsq_status st = tsq_plan(n, eb->env, plan_cb, &col, &err);
+    tsq_status st = tsq_plan(n, eb->env, plan_cb, p, &err);
     eb->L = old;
-    ltsqi_collector_end(L, &col);
     if (st) {
         ltsqi_env_error(eb, &err);
         return ltsqi_fail_error(L, &err);
     }
+    if (p->oom) return luaL_error(L, "out of memory");
+    ltsqi_gc_pace(L);
     return 1;
 }
 
