@@ -17,9 +17,10 @@ if [ -d "$shared/bench" ]; then
   echo "## referee: read and write back (T0)"
   # TSQ_BENCH_TOOLS=floor,lxml,etree,lxp,tasksequence adds the slower peers
   tools=${TSQ_BENCH_TOOLS:-floor,lxml,tasksequence}
-  TSQ_BENCH_DIR="$work" bash "$shared/bench/t1.sh" -0 -r 3 -t "$tools" .
+  # (the referee exits 1 when a peer it would compare with was not run: its table is the result)
+  TSQ_BENCH_DIR="$work" bash "$shared/bench/t1.sh" -0 -r 3 -t "$tools" . || true
   echo "## referee: the T1 bulk transformation"
-  TSQ_BENCH_DIR="$work" bash "$shared/bench/t1.sh" -r 3 -t "$tools" .
+  TSQ_BENCH_DIR="$work" bash "$shared/bench/t1.sh" -r 3 -t "$tools" . || true
   echo "## tsq apply over the fleet: --jobs 1 and --jobs 2"
   for j in 1 2; do
     rm -rf "$work/apply" && cp -r "$work/in-fleet" "$work/apply"
