@@ -205,6 +205,16 @@ static tsq_status fill_action(tsq_node *n, const tsq_class *c, const char *type,
  * allocations instead of one per attribute, variable and text: building 100,000 steps
  * in Lua spends its time in Lua, not in malloc. */
 
+/* A copy of s[0..len) in the arena, NUL-terminated; the owned original is freed. */
+static char *to_arena(tsq_ctx *ctx, tsq_src *a, char *s, size_t len) {
+    char *d = tsq_src_arena(a, len + 1);
+    if (!d) return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    tsq_strfree(ctx, s);
+    return d;
+}
+
 /* Moves the owned strings of the tree at top into one arena shared by its copies. */
 static int freeze(tsq_ctx *ctx, tsq_node *top) {
     tsq_src *s = tsq_src_new(ctx, NULL, 0);
@@ -212,30 +222,22 @@ static int freeze(tsq_ctx *ctx, tsq_node *top) {
     int ok = 1;
     for (tsq_node *x = top; x && ok; x = tsq_tree_next(top, x)) {
         if (x->flags & F_TEXT_OWNED) {
-            char *t = tsq_src_arena(s, (size_t)x->text_len + 1);
-            if (!t) {
-                ok = 0;
-                break;
+            char *t = to_arena(ctx, s, x->text, x->text_len);
+            if (!t) ok = 0;
+            else {
+                x->text = t;
+                x->flags &= (uint16_t)~F_TEXT_OWNED;
             }
-            memcpy(t, x->text, x->text_len);
-            t[x->text_len] = '\0';
-            tsq_strfree(ctx, x->text);
-            x->text = t;
-            x->flags &= (uint16_t)~F_TEXT_OWNED;
         }
-        for (uint16_t i = 0; i < x->nattrs; i++) {
+        for (uint16_t i = 0; i < x->nattrs && ok; i++) {
             tsq_attr *a = &x->attrs[i];
             if (!a->owned) continue;
-            char *v = tsq_src_arena(s, (size_t)a->len + 1);
-            if (!v) {
-                ok = 0;
-                break;
+            char *v = to_arena(ctx, s, a->value, a->len);
+            if (!v) ok = 0;
+            else {
+                a->value = v;
+                a->owned = 0;
             }
-            memcpy(v, a->value, a->len);
-            v[a->len] = '\0';
-            tsq_strfree(ctx, a->value);
-            a->value = v;
-            a->owned = 0;
         }
         x->src = s;
         tsq_src_ref(s);

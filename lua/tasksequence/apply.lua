@@ -56,14 +56,7 @@ local function file_mode(path)
   return m and tonumber(m, 8)
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local s, rerr = f:read("a")
-  f:close()
-  if not s then return nil, path .. ": " .. tostring(rerr) end
-  return s
-end
+local read_file = cli.read_file
 
 -- The command line without listing files: { script, inputs, opts, jobs, keep_going }.
 function apply.parse(args)

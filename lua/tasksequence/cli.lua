@@ -70,7 +70,7 @@ local function parse_opts(cmd, args, spec)
   return opts, pos
 end
 
-cli.fail, cli.parse_opts = fail, parse_opts
+cli.fail, cli.parse_opts, cli.read_file = fail, parse_opts, read_file
 
 -- ------------------------------------------------------------------ the tree
 
