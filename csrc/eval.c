@@ -197,15 +197,23 @@ static void time_key(const char *s, char out[15]) {
     out[14] = '\0';
 }
 
+static const char *const op_names[] = {"exists", "notExists", "equals", "notEquals", "less", "lessEqual",
+                                       "greater", "greaterEqual", "like", "notLike"};
+
 static int cmp_kind(const char *s) {
-    static const char *const names[] = {"exists", "notExists", "equals", "notEquals", "less", "lessEqual",
-                                        "greater", "greaterEqual", "like", "notLike"};
+    const char *const *names = op_names;
     if (!s) return K_NONE;
     int c0 = fold((unsigned char)s[0]);
     for (int i = 0; i < 10; i++)
         if (fold((unsigned char)names[i][0]) == c0 && tsq_ascii_casecmp(s, names[i]) == 0) return i;
     if (tsq_ascii_casecmp(s, "nonExists") == 0) return K_NOTEXISTS; /* the SDK's registry spelling */
     return K_NONE;
+}
+
+const char *tsq_cond_operator(const char *op) {
+    int k = cmp_kind(op);
+    if (k == K_NONE) return NULL;
+    return op && tsq_ascii_casecmp(op, "nonExists") == 0 ? "nonExists" : op_names[k];
 }
 
 /* ------------------------------------------------------------------ compiling */

@@ -150,7 +150,10 @@ static void cond_set(lua_State *L, tsq_cond *c, const char *name, const char *va
 
 int ltsqi_variable(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
-    const char *op = luaL_checkstring(L, 2);
+    const char *op = tsq_cond_operator(luaL_checkstring(L, 2)); /* new conditions: the console's spelling */
+    if (!op)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "unknown operator '%s' (exists, notExists, equals, notEquals, "
+                                                      "less, lessEqual, greater, greaterEqual, like, notLike)", lua_tostring(L, 2)));
     const char *value = lua_isnoneornil(L, 3) ? NULL : ltsqi_value_text(L, 3, "the value");
     condbox *b = ltsqi_newcondbox(L);
     if (!(b->c = tsq_cond_new_expression(ltsq_context(L), "SMS_TaskSequence_VariableConditionExpression")))

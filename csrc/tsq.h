@@ -372,6 +372,10 @@ TSQ_API tsq_cond *tsq_cond_new(tsq_ctx *ctx, tsq_cond_kind kind);
 /* A leaf of class `cls` (full or short name: "Variable", "WMI", "File", "Folder",
  * "Registry", "Software", or any other class name, kept as given). */
 TSQ_API tsq_cond *tsq_cond_new_expression(tsq_ctx *ctx, const char *cls);
+/* The stored spelling of a comparison operator ("equals", "notExists", "greaterEqual",
+ * "like", ...; the registry's "nonExists" too), matched case-insensitively; NULL when
+ * op is none of them. Thread-safe, static strings. */
+TSQ_API const char *tsq_cond_operator(const char *op);
 TSQ_API void tsq_cond_free(tsq_cond *c);
 /* A deep copy (+1); NULL when out of memory. */
 TSQ_API tsq_cond *tsq_cond_clone(const tsq_cond *c);
