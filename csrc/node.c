@@ -325,9 +325,20 @@ static size_t indent_of(const tsq_node *e, const char **s) {
 tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) {
     tsq_ctx *ctx = parent->ctx;
     const tsq_node *model = NULL;
+    /* the layout to copy: the white space before the element it goes in front of, else
+     * before the last element, else before the first (not a scan of every child: adding
+     * thousands of steps to one group must not be quadratic) */
     if (before && ws_nl(before->prev)) model = before->prev;
-    for (tsq_node *c = parent->first; c && !model; c = c->next)
-        if (c->name && ws_nl(c->prev)) model = c->prev;
+    if (!model) {
+        tsq_node *last = parent->last;
+        while (last && !last->name) last = last->prev;
+        if (last && ws_nl(last->prev)) model = last->prev;
+    }
+    if (!model) {
+        tsq_node *first = parent->first;
+        while (first && !first->name) first = first->next;
+        if (first && ws_nl(first->prev)) model = first->prev;
+    }
     const tsq_doc *d = layout_of(parent);
     tsq_node *ws = NULL, *tail = NULL;
     if (model) {
