@@ -307,6 +307,7 @@ static const luaL_Reg funcs[] = {
     {"new_sequence", l_new_sequence},
     {"new_group", l_new_group},
     {"new_action", l_new_action},
+    {"apply", ltsqi_apply},
     {"condition", ltsqi_condition},
     {"all", ltsqi_all},
     {"any", ltsqi_any},

@@ -1,6 +1,7 @@
 /* ltsq_step.c - step boxes: identity, fields and properties, tree edits, validation and
  * saving. One box per node (a weak table maps the node to its box). */
 #include "ltsq_int.h"
+#include <stdlib.h>
 
 /* ------------------------------------------------------------------ step boxes */
 
@@ -532,6 +533,67 @@ static int step_newindex(lua_State *L) {
     }
     if (st) return luaL_error(L, "can not set '%s' on %s \"%s\"", k, short_type(n), tsq_node_name(n));
     return 0;
+}
+
+/* ------------------------------------------------------------------ constructor tables */
+
+static int key_order(const void *a, const void *b) {
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    int nx = strcmp(x, "Name") == 0, ny = strcmp(y, "Name") == 0;
+    if (nx != ny) return ny - nx; /* Name first: later properties may depend on it */
+    return strcmp(x, y);
+}
+
+/* core.apply(step, t): the string keys of t set as properties (Name first, then in name
+ * order, so that a script always gives the same document), then the array part added as
+ * children. Raises with plain messages; the constructors in init.lua say which step. */
+int ltsqi_apply(lua_State *L) {
+    tsq_node *n = ltsq_checknode(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer count = (lua_Integer)lua_rawlen(L, 2);
+    const char *local[16], **keys = local;
+    size_t nk = 0, cap = sizeof local / sizeof local[0];
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            if (nk == cap) { /* a userdata on the stack holds a longer list, freed with it */
+                const char **more = lua_newuserdatauv(L, 2 * cap * sizeof *more, 0);
+                memcpy(more, keys, nk * sizeof *keys);
+                keys = more;
+                cap *= 2;
+                lua_insert(L, 3); /* below the key lua_next wants on top */
+            }
+            keys[nk++] = lua_tostring(L, -1); /* the table keeps the key string alive */
+        } else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > count) {
+            return luaL_error(L, "bad key %s in constructor table", luaL_tolstring(L, -1, NULL));
+        }
+    }
+    if (nk > 1) qsort(keys, nk, sizeof *keys, key_order);
+    for (size_t i = 0; i < nk; i++) {
+        lua_pushvalue(L, 1);
+        lua_pushstring(L, keys[i]);
+        lua_rawget(L, 2);
+        lua_setfield(L, -2, keys[i]); /* through __newindex: the same rules as assignment */
+        lua_pop(L, 1);
+    }
+    tsq_node *parent = is_container(n) ? n : NULL;
+    for (lua_Integer i = 1; i <= count; i++) {
+        lua_rawgeti(L, 2, i);
+        tsq_node *child = ltsq_testnode(L, -1);
+        if (!child) {
+            const char *what = ltsqi_testcond(L, -1) ? "a condition" : luaL_typename(L, -1);
+            return luaL_error(L, "item %d is not a step (got %s)", (int)i, what);
+        }
+        tsq_error err;
+        ERR_INIT(err);
+        if (!parent) return luaL_error(L, "item %d (%s): steps can only be added to a group or a sequence", (int)i, luaL_tolstring(L, -1, NULL));
+        if (tsq_node_insert(parent, (size_t)-1, child, &err))
+            return luaL_error(L, "item %d (%s): %s", (int)i, luaL_tolstring(L, -1, NULL), err.message);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 1);
+    return 1;
 }
 
 /* ------------------------------------------------------------------ step methods */

@@ -63,15 +63,9 @@ local function where(step)
   return tostring(step)
 end
 
--- Applies a constructor table to step: string keys are properties (same rules as
--- assignment), the array part are children. Raises at `level` naming the step.
-local function set(step, k, v) step[k] = v end
-
-local function name_first(a, b)
-  if a == "Name" then return b ~= "Name" end
-  if b == "Name" then return false end
-  return a < b
-end
+-- Applies a constructor table to step (core.apply: string keys are properties, Name first
+-- then in name order, with the same rules as assignment; the array part are children).
+-- Raises at `level` naming the step.
 
 -- an error message without its position and without luaL_argerror's wrapping
 local function clean(err)
@@ -86,35 +80,14 @@ local function fail(step, err, level)
   error(msg, level + 1)
 end
 
+local core_apply = core.apply
 local function apply(step, t, level)
   level = level + 1
   if type(t) ~= "table" then
     error(("%s: table expected, got %s"):format(where(step), type(t)), level)
   end
-  local n = #t
-  local keys, nk = nil, 0
-  for k in next, t do
-    if type(k) == "string" then
-      nk = nk + 1
-      if keys then keys[nk] = k else keys = { k } end
-    elseif math.type(k) ~= "integer" or k < 1 or k > n then
-      error(("%s: bad key %s in constructor table"):format(where(step), tostring(k)), level)
-    end
-  end
-  if nk > 1 then table.sort(keys, name_first) end
-  for i = 1, nk do
-    local k = keys[i]
-    local ok, err = pcall(set, step, k, t[k])
-    if not ok then fail(step, err, level) end
-  end
-  for i = 1, n do
-    local child = t[i]
-    if not is_step(child) then
-      error(("%s: item %d is not a step (got %s)"):format(where(step), i, is_condition(child) and "a condition" or type(child)), level)
-    end
-    local ok, err = pcall(step.add, step, child)
-    if not ok then fail(step, ("item %d (%s): %s"):format(i, tostring(child), clean(err)), level) end
-  end
+  local ok, err = pcall(core_apply, step, t)
+  if not ok then fail(step, err, level) end
   return step
 end
 M.apply = function(step, t)
