@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 static const char *const atom_names[A_COUNT] = {
     "sequence", "group", "step", "subtasksequence", "action", "defaultVarList",
@@ -283,22 +282,6 @@ void tsq_src_unref_n(tsq_src *s, size_t n) {
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
 }
 
-/* Large blocks get transparent huge pages where the kernel offers them on request: a big
- * document's nodes are then a few hundred page faults instead of ~100,000, and walking
- * its steps misses the TLB far less. Advice only; nothing depends on it. */
-static void advise_huge(void *p, size_t size) {
-#if defined(MADV_HUGEPAGE)
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + size) & ~(huge - 1);
-    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)size;
-#endif
-}
-
-void tsq_src_advise(void *p, size_t size) { advise_huge(p, size); }
-
 void *tsq_src_arena(tsq_src *s, size_t size) {
     size = (size + 7) & ~(size_t)7;
     tsq_chunk *c = s->chunks;
@@ -312,7 +295,6 @@ void *tsq_src_arena(tsq_src *s, size_t size) {
         if (!c) return NULL;
         c->size = cs;
         c->used = 0;
-        if (cs >= CHUNK_MAX) advise_huge(c + 1, cs);
         if (own && s->chunks) { /* keep the current chunk for small requests */
             c->next = s->chunks->next;
             s->chunks->next = c;

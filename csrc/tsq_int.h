@@ -73,7 +73,6 @@ void tsq_src_ref(tsq_src *s);
 void tsq_src_unref(tsq_src *s);
 void tsq_src_unref_n(tsq_src *s, size_t n); /* n releases at once; s may be NULL */
 void *tsq_src_arena(tsq_src *s, size_t size); /* 8-byte aligned, lives as long as s */
-void tsq_src_advise(void *p, size_t size); /* large buffers: ask for huge pages */
 
 /* ------------------------------------------------------------------ nodes
  * Every element of a document is a node; step-level API functions see only the step

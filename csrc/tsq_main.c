@@ -117,6 +117,7 @@ static lua_State *new_state(void) {
     lua_State *L = luaL_newstate();
     if (!L) return NULL;
     luaL_openlibs(L);
+    lua_gc(L, LUA_GCGEN, 0, 0); /* the main state's mode (pmain) */
     set_paths(L);
     return L;
 }
@@ -449,6 +450,7 @@ static int pmain(lua_State *L) {
     char **argv = m->argv;
     luaL_checkversion(L);
     luaL_openlibs(L);
+    lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c does: most boxes a script makes die young */
     set_paths(L);
     m->code = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

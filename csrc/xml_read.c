@@ -784,7 +784,6 @@ tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *e
         fclose(f);
         return tsq_err(err, TSQ_ENOMEM, "out of memory");
     }
-    tsq_src_advise(bytes, len);
     size_t got = len ? fread(bytes, 1, len, f) : 0;
     int ioerr = ferror(f);
     fclose(f);
