@@ -54,10 +54,8 @@ void ltsqi_tag_metatable(lua_State *L, const char *tag) {
 
 void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
     void *p = lua_touserdata(L, idx);
-    if (!p || !lua_getmetatable(L, idx)) return NULL;
-    int ok = lua_rawgetp(L, -1, tag) == LUA_TBOOLEAN;
-    lua_pop(L, 2);
-    return ok ? p : NULL;
+    if (!p || lua_rawlen(L, idx) != 2 * sizeof(void *)) return NULL;
+    return ((const char *const *)p)[1] == tag ? p : NULL;
 }
 
 void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname) {

@@ -7,6 +7,7 @@
 condbox *ltsqi_newcondbox(lua_State *L) {
     condbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->c = NULL;
+    b->tag = ltsqi_tag_cond;
     luaL_setmetatable(L, COND_MT);
     return b;
 }

@@ -33,8 +33,10 @@ typedef struct statebox {
     size_t inuse;    /* bytes the core holds now */
     size_t collect_at; /* a full collection when inuse passes this */
 } statebox;
-typedef struct stepbox { tsq_node *n; } stepbox;
-typedef struct condbox { tsq_cond *c; } condbox;
+/* Step and condition boxes carry their type's tag after the pointer: a type check is a
+ * size and a pointer compare (no script can write a tag address into a userdata). */
+typedef struct stepbox { tsq_node *n; const char *tag; } stepbox;
+typedef struct condbox { tsq_cond *c; const char *tag; } condbox;
 typedef struct bufbox { tsq_buf b; } bufbox;
 typedef struct runbox { tsq_run *r; } runbox;
 
@@ -45,8 +47,8 @@ typedef struct envbox {
     char msg[512]; /* the last provider error, "" when none */
 } envbox;
 
-/* Each box metatable holds true under the address of its tag (a key no script can make),
- * so checking a box's type is one pointer lookup instead of a registry lookup by name. */
+/* Box types by tag: the tag is the box's second word (stepbox, condbox), and the
+ * metatable also holds true under the tag's address for code that has only the metatable. */
 extern const char ltsqi_tag_step[], ltsqi_tag_cond[];
 void *ltsqi_testbox(lua_State *L, int idx, const char *tag);
 void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname);

@@ -18,6 +18,7 @@ LTSQ_API void ltsq_pushnode(lua_State *L, tsq_node *n) {
     lua_pop(L, 1);
     stepbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->n = NULL;
+    b->tag = ltsqi_tag_step;
     luaL_setmetatable(L, STEP_MT);
     tsq_node_retain(n);
     b->n = n;

@@ -163,3 +163,16 @@ describe("documents that fail", function()
     end
   end)
 end)
+
+describe("type checks", function()
+  -- a file handle is a userdata of the same size as a step box: the tag inside tells them apart
+  it("refuse another library's userdata of a box's size as a step or a condition", function()
+    local g = ts.group "g"
+    local ok, err = pcall(g.add, g, io.stdout)
+    assert.is_false(ok)
+    assert.matches("tasksequence.step expected, got FILE%*", err)
+    assert.is_false(ts.is_step(io.stdout))
+    assert.is_false(ts.is_condition(io.stdout))
+    assert.has_error(function() g.Condition = io.stdout end)
+  end)
+end)
