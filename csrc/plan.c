@@ -39,20 +39,6 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
         tsq_plan_state s;
         const char *reason = NULL;
         int r = 1;
-#if defined(__GNUC__)
-        /* The steps of a large document are far apart in memory, and deciding one is mostly
-         * waiting for it. Fetch ahead: the sibling after next, the next sibling's attributes
-         * and first child, and the bytes after that child (a parsed condition's elements
-         * follow it in the arena, in document order). */
-        const tsq_node *n1 = n->next;
-        if (n1) {
-            __builtin_prefetch(n1->attrs);
-            if (n1->next) __builtin_prefetch(n1->next);
-            const char *c = (const char *)n1->first;
-            if (c)
-                for (int line = 0; line < 16; line++) __builtin_prefetch(c + 64 * line);
-        }
-#endif
         if (!tsq_node_enabled(n)) {
             s = TSQ_PLAN_DISABLED;
             reason = "disabled";
