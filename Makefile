@@ -107,6 +107,12 @@ export TSQ_SHARED = $(SHARED)
 LUA_ENV = LUA_CPATH='$(CURDIR)/$(B)/lib/lua/$(LUA_VERSION)/?.so;;' LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;'
 VALGRIND ?=
 
+# defined before run-checks: make reads a rule's prerequisites when it reads the rule
+TSAN_DIR = $(B)/tsan
+TSAN_CFLAGS = $(CFLAGS_ALL) -fsanitize=thread
+TSAN_OBJ := $(patsubst $(B)/obj/%,$(TSAN_DIR)/obj/%,$(CORE_OBJ))
+TSAN_TEST = $(TSAN_DIR)/test_threads_tsan
+
 # run-checks: the C tests, the threads test under ThreadSanitizer (not with valgrind: the two
 # do not mix), the busted specs, then tools/check_install.sh (install, build the example
 # hosts against the installed files, run them, uninstall); tools/check.sh sums them all.
@@ -130,10 +136,6 @@ run-tsan: $(TSAN_TEST)
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" CHECK_SUITES=c sh tools/check.sh "" $(TSAN_TEST)
 
 # ThreadSanitizer build: the core objects again, instrumented, under build/tsan
-TSAN_DIR = $(B)/tsan
-TSAN_CFLAGS = $(CFLAGS_ALL) -fsanitize=thread
-TSAN_OBJ := $(patsubst $(B)/obj/%,$(TSAN_DIR)/obj/%,$(CORE_OBJ))
-TSAN_TEST = $(TSAN_DIR)/test_threads_tsan
 
 $(TSAN_DIR)/obj/%.o: csrc/%.c csrc/tsq.h csrc/tsq_int.h $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
@@ -183,6 +185,7 @@ clean:
 # ------------------------------------------------------------------ luarocks (build.type = make)
 
 # luarocks passes LUA_INCDIR, the headers of the Lua it builds for; without it, pkg-config's
+# lua5.4 flags are used
 rock: LUA_CFLAGS := $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(LUA_CFLAGS))
 rock: $(CORESO)
 

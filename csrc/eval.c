@@ -201,11 +201,10 @@ static const char *const op_names[] = {"exists", "notExists", "equals", "notEqua
                                        "greater", "greaterEqual", "like", "notLike"};
 
 static int cmp_kind(const char *s) {
-    const char *const *names = op_names;
     if (!s) return K_NONE;
     int c0 = fold((unsigned char)s[0]);
     for (int i = 0; i < 10; i++)
-        if (fold((unsigned char)names[i][0]) == c0 && tsq_ascii_casecmp(s, names[i]) == 0) return i;
+        if (fold((unsigned char)op_names[i][0]) == c0 && tsq_ascii_casecmp(s, op_names[i]) == 0) return i;
     if (tsq_ascii_casecmp(s, "nonExists") == 0) return K_NOTEXISTS; /* the SDK's registry spelling */
     return K_NONE;
 }

@@ -47,11 +47,6 @@ void ltsqi_gc_pace(lua_State *L) {
 
 const char ltsqi_tag_step[] = "step", ltsqi_tag_cond[] = "condition";
 
-void ltsqi_tag_metatable(lua_State *L, const char *tag) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, tag);
-}
-
 void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
     void *p = lua_touserdata(L, idx);
     if (!p || lua_rawlen(L, idx) != 2 * sizeof(void *)) return NULL;
@@ -324,9 +319,8 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-static void new_type(lua_State *L, const char *name, const char *tag, const luaL_Reg *meta, const luaL_Reg *methods) {
+static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
     luaL_newmetatable(L, name);
-    if (tag) ltsqi_tag_metatable(L, tag);
     luaL_setfuncs(L, meta, 0);
     if (methods) {
         lua_newtable(L);
@@ -371,7 +365,6 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
     weak_table(L, ENVS_KEY);
 
     if (luaL_newmetatable(L, STEP_MT)) {
-        ltsqi_tag_metatable(L, ltsqi_tag_step);
         luaL_setfuncs(L, ltsqi_step_meta, 0);
         ltsqi_new_step_methods(L);
         lua_pushvalue(L, -1);
@@ -380,15 +373,15 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
-    new_type(L, COND_MT, ltsqi_tag_cond, ltsqi_cond_meta, ltsqi_cond_methods);
-    new_type(L, ENV_MT, NULL, ltsqi_env_meta, ltsqi_env_methods);
-    new_type(L, VARS_MT, NULL, ltsqi_vars_meta, NULL);
-    new_type(L, PKG_MT, NULL, ltsqi_pkg_meta, NULL);
+    new_type(L, COND_MT, ltsqi_cond_meta, ltsqi_cond_methods);
+    new_type(L, ENV_MT, ltsqi_env_meta, ltsqi_env_methods);
+    new_type(L, VARS_MT, ltsqi_vars_meta, NULL);
+    new_type(L, PKG_MT, ltsqi_pkg_meta, NULL);
     static const luaL_Reg buf_meta[] = {{"__gc", buf_gc}, {NULL, NULL}};
     static const luaL_Reg run_meta[] = {{"__gc", ltsqi_runbox_gc}, {NULL, NULL}};
-    new_type(L, BUF_MT, NULL, buf_meta, NULL);
-    new_type(L, RUN_MT, NULL, run_meta, NULL);
-    new_type(L, PLAN_MT, NULL, ltsqi_plan_meta, NULL);
+    new_type(L, BUF_MT, buf_meta, NULL);
+    new_type(L, RUN_MT, run_meta, NULL);
+    new_type(L, PLAN_MT, ltsqi_plan_meta, NULL);
 
     luaL_newlib(L, funcs);
     ltsqi_set_leaf_funcs(L);

@@ -7,17 +7,13 @@
 
 /* ------------------------------------------------------------------ environments */
 
-LTSQ_API tsq_env *ltsq_checkenv(lua_State *L, int idx) {
-    envbox *b = luaL_checkudata(L, idx, ENV_MT);
-    if (!b->env) luaL_argerror(L, idx, "environment is closed");
-    return b->env;
-}
-
 envbox *ltsqi_checkenvbox(lua_State *L, int idx) {
     envbox *b = luaL_checkudata(L, idx, ENV_MT);
     if (!b->env) luaL_argerror(L, idx, "environment is closed");
     return b;
 }
+
+LTSQ_API tsq_env *ltsq_checkenv(lua_State *L, int idx) { return ltsqi_checkenvbox(L, idx)->env; }
 
 static int env_gc(lua_State *L) {
     envbox *b = lua_touserdata(L, 1);

@@ -47,12 +47,10 @@ typedef struct envbox {
     char msg[512]; /* the last provider error, "" when none */
 } envbox;
 
-/* Box types by tag: the tag is the box's second word (stepbox, condbox), and the
- * metatable also holds true under the tag's address for code that has only the metatable. */
+/* Box types by tag: the tag is the box's second word (stepbox, condbox). */
 extern const char ltsqi_tag_step[], ltsqi_tag_cond[];
 void *ltsqi_testbox(lua_State *L, int idx, const char *tag);
 void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname);
-void ltsqi_tag_metatable(lua_State *L, const char *tag); /* the metatable on top */
 
 #define ERR_INIT(e) memset(&(e), 0, sizeof(e))
 

@@ -199,9 +199,6 @@ tsq_node *tsq_node_sequence(const tsq_node *n);
 /* libxml2's one-time initialisation (pthread_once). */
 void tsq_xml_init(void);
 
-/* XML text escaping (for attribute values when attr != 0). */
-void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr);
-
 /* Depth-first traversal over all nodes under top (not top itself). */
 tsq_node *tsq_tree_next(const tsq_node *top, const tsq_node *cur);
 

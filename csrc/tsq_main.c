@@ -113,12 +113,17 @@ static void set_paths(lua_State *L) {
     lua_pop(L, 1);
 }
 
+/* What every state of the host gets: the standard libraries, the collector in
+ * generational mode as lua.c sets it (most boxes a script makes die young), the paths. */
+static void open_state(lua_State *L) {
+    luaL_openlibs(L);
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    set_paths(L);
+}
+
 static lua_State *new_state(void) {
     lua_State *L = luaL_newstate();
-    if (!L) return NULL;
-    luaL_openlibs(L);
-    lua_gc(L, LUA_GCGEN, 0, 0); /* the main state's mode (pmain) */
-    set_paths(L);
+    if (L) open_state(L);
     return L;
 }
 
@@ -449,9 +454,7 @@ static int pmain(lua_State *L) {
     int argc = m->argc;
     char **argv = m->argv;
     luaL_checkversion(L);
-    luaL_openlibs(L);
-    lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c does: most boxes a script makes die young */
-    set_paths(L);
+    open_state(L);
     m->code = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         (strcmp(argv[1], "help") == 0 && argc < 3)) {

@@ -61,7 +61,7 @@ static const unsigned char esc_class[256] = {
     ['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1, ['"'] = 2, ['\n'] = 2, ['\t'] = 2,
 };
 
-void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
+static void xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
     unsigned mask = attr ? 3u : 1u;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -83,7 +83,6 @@ void tsq_xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
         run = i + 1;
     }
     emit(b, s + run, n - run);
-    if (b->len < b->cap) b->data[b->len] = '\0';
 }
 
 static int raw_ok(const wr *w, const tsq_node *n) { return !w->canonical && (n->flags & F_RAW) && n->src; }
@@ -162,7 +161,7 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
         PUTL(w, " ");
         puts_(w, a->name);
         PUTL(w, "=\"");
-        tsq_xml_escape(w->out, a->value, a->len, 1);
+        xml_escape(w->out, a->value, a->len, 1);
         PUTL(w, "\"");
     }
     if (!empty) {
@@ -211,7 +210,7 @@ static void leaf_text(wr *w, const tsq_node *n) {
         PUTL(w, "]]>");
         return;
     }
-    tsq_xml_escape(w->out, n->text, n->text_len, 0);
+    xml_escape(w->out, n->text, n->text_len, 0);
 }
 
 static void write_other(wr *w, const tsq_node *n) {
@@ -224,7 +223,7 @@ static void write_other(wr *w, const tsq_node *n) {
         size_t i = 0; /* layout white space goes out as it is, CR included */
         while (i < n->text_len && (n->text[i] == ' ' || n->text[i] == '\t' || n->text[i] == '\r' || n->text[i] == '\n')) i++;
         if (i == n->text_len) put(w, n->text, n->text_len);
-        else tsq_xml_escape(w->out, n->text, n->text_len, 0);
+        else xml_escape(w->out, n->text, n->text_len, 0);
         break;
     }
     case N_CDATA: PUTL(w, "<![CDATA["); put(w, n->text, n->text_len); PUTL(w, "]]>"); break;

@@ -239,6 +239,7 @@ static int pmain(lua_State *L) {
     const char *script = lua_touserdata(L, 1);
     int *rc = lua_touserdata(L, 2);
     luaL_openlibs(L);
+    lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c does: the steps a script visits die young */
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_tasksequence_core);
     lua_setfield(L, -2, "tasksequence.core");

@@ -17,7 +17,6 @@ for k, v in pairs(core) do M[k] = v end
 M.core = core
 
 local step_mt = getmetatable(core.new_group(""))
-local is_step, is_condition = core.is_step, core.is_condition
 
 -- ------------------------------------------------------------------ catalogue
 
@@ -63,10 +62,6 @@ local function where(step)
   return tostring(step)
 end
 
--- Applies a constructor table to step (core.apply: string keys are properties, Name first
--- then in name order, with the same rules as assignment; the array part are children).
--- Raises at `level` naming the step.
-
 -- an error message without its position and without luaL_argerror's wrapping
 local function clean(err)
   local msg = tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^bad argument #%d+ to '[^']*' %((.*)%)$", "%1")
@@ -80,6 +75,9 @@ local function fail(step, err, level)
   error(msg, level + 1)
 end
 
+-- Applies a constructor table to step (core.apply: string keys are properties, Name first
+-- then in name order, with the same rules as assignment; the array part are children).
+-- Raises at `level` naming the step.
 local core_apply = core.apply
 local function apply(step, t, level)
   level = level + 1

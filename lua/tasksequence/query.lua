@@ -177,12 +177,6 @@ function query.move_down(step)
   return step
 end
 
-local function root_of(step)
-  local s = step
-  while s.parent do s = s.parent end
-  return s
-end
-
 -- The binding's own move (it keeps the moved steps' bytes). init.lua puts query.move_to in
 -- its place, and the methods table outlives a reload of this module (busted reloads
 -- modules per file), so the C function is kept under a key no script writes.
@@ -197,7 +191,7 @@ end
 -- ends up at index among dest's steps (default: last).
 function query.move_to(step, dest, index)
   if type(dest) == "string" then
-    local root = root_of(step)
+    local root = step.root
     local found = query.find(root, { kind = "group", path = dest })
     if #found == 0 then found = query.find(root, { kind = "group", name = dest }) end
     if #found == 0 then error("move_to: no group '" .. dest .. "'", 2) end
@@ -208,7 +202,7 @@ function query.move_to(step, dest, index)
     if rawequal(p, step) or p == step then error("move_to: a group can not move into itself", 2) end
     p = p.parent
   end
-  local n = #query.children(dest)
+  local n = dest.count
   local here = step.parent == dest
   if here then n = n - 1 end
   if index == nil then index = n + 1 end

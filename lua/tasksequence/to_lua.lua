@@ -30,7 +30,7 @@ local MARK = X.MARK
 
 -- ------------------------------------------------------------------ XML writing
 
-local function esc_text(s) return (s:gsub("[&<>\r]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ["\r"] = "&#xD;" })) end
+local esc_text = X.esc_text
 local function esc_attr(s)
   return (s:gsub('[&<>"\r\n\t]', { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
     ["\r"] = "&#xD;", ["\n"] = "&#xA;", ["\t"] = "&#x9;" }))

@@ -18,7 +18,7 @@
 local X = require "tasksequence.to_lua_xml"
 local P = {}
 
-local function esc_text(s) return (s:gsub("[&<>\r]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ["\r"] = "&#xD;" })) end
+local esc_text = X.esc_text
 
 -- ------------------------------------------------------------------ base64
 
@@ -32,7 +32,10 @@ local function b64_encode(s)
     local a, b, c = s:byte(i, i + 2)
     local n = (a << 16) | ((b or 0) << 8) | (c or 0)
     local q = {}
-    for k = 1, 4 do q[k] = B64:sub(((n >> (6 * (4 - k))) & 63) + 1, ((n >> (6 * (4 - k))) & 63) + 1) end
+    for k = 1, 4 do
+      local v = (n >> (6 * (4 - k))) & 63
+      q[k] = B64:sub(v + 1, v + 1)
+    end
     if not b then q[3], q[4] = "=", "=" elseif not c then q[4] = "=" end
     out[#out + 1] = table.concat(q)
   end

@@ -140,17 +140,13 @@ local function locate(src)
   local tree = parse_xml(src)
   local root = elements(tree)[1]
   if not root then error("no root element") end
-  if root.tag == "sequence" then return root, src, nil, tree end
+  if root.tag == "sequence" then return root, src, nil end
   local function find(el)
     for _, k in ipairs(el.kids) do
       if k.tag == "sequence" then return k, src, k.s, k.e end
-      if (k.kind == "cdata" or k.kind == "text") and k.text:match("^%s*<sequence") then
-        local inner = k.kind == "cdata" and k.text or nil
-        if inner then
-          local sub = parse_xml(inner)
-          local seqel = elements(sub)[1]
-          return seqel, inner, k.cs + seqel.s - 1, k.cs + seqel.e - 1
-        end
+      if k.kind == "cdata" and k.text:match("^%s*<sequence") then -- object.xml's Sequence
+        local seqel = elements(parse_xml(k.text))[1]
+        return seqel, k.text, k.cs + seqel.s - 1, k.cs + seqel.e - 1
       end
       if k.tag then
         local a, b, c, d = find(k)
@@ -177,6 +173,9 @@ end
 
 X.decode, X.parse, X.nl_norm, X.attr_value = decode, parse_xml, nl_norm, attr_value
 X.elements, X.attr_map, X.canon_str, X.plain_text = elements, attr_map, canon_str, plain_text
+-- text content escaped as the writer escapes it (CR as a reference, so it survives)
+function X.esc_text(s) return (s:gsub("[&<>\r]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ["\r"] = "&#xD;" })) end
+
 X.locate, X.equal = locate, equal
 
 return X
