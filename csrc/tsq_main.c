@@ -24,7 +24,7 @@
 #include "ltsq.h"
 #include "tsq.h"
 
-#define MAX_JOBS 64 /* as tasksequence.apply caps --jobs */
+#define MAX_JOBS 64 /* host.max_jobs: tasksequence.apply caps --jobs with it */
 
 static const char *progname = "tsq";
 
@@ -84,6 +84,8 @@ static int luaopen_host(lua_State *L) {
     luaL_newlib(L, fns);
     lua_pushstring(L, TSQ_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushinteger(L, MAX_JOBS);
+    lua_setfield(L, -2, "max_jobs");
     return 1;
 }
 
@@ -374,7 +376,7 @@ static int host_parallel_apply(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer jobs = luaL_checkinteger(L, 3);
-    luaL_argcheck(L, jobs >= 1 && jobs <= MAX_JOBS, 3, "between 1 and 64 jobs expected");
+    luaL_argcheck(L, jobs >= 1 && jobs <= MAX_JOBS, 3, lua_pushfstring(L, "between 1 and %d jobs expected", MAX_JOBS));
     int keep_going = lua_toboolean(L, 4);
     luaL_checktype(L, 5, LUA_TFUNCTION);
     lua_settop(L, 5);

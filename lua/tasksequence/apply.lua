@@ -18,12 +18,13 @@ local fail = cli.fail
 
 local OPTS = { ["--jobs"] = "value", ["-j"] = "value", ["--dry-run"] = "flag", ["--diff"] = "flag",
   ["--backup"] = "value", ["--continue-on-error"] = "flag" }
-local MAX_JOBS = 64
-
 local function host()
   local ok, h = pcall(require, "tasksequence.host")
   return ok and h or nil
 end
+
+-- the host's thread limit; without the tsq host there are no worker threads to limit
+local MAX_JOBS = (host() or {}).max_jobs or 1
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
