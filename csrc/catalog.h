@@ -86,5 +86,12 @@ void tsq_cmd_render(const tsq_node *n, const tsq_class *c, const char *tpl, tsq_
 int tsq_cmd_generated(const tsq_node *n, const tsq_class *c);
 /* Regenerates the <action> text of a catalogued step from its properties. */
 tsq_status tsq_cmd_update(tsq_node *n, const tsq_class *c);
+/* The command text follows the properties lazily: a property change marks the action
+ * (F_CMD_STALE) and the text is rendered when it is next read (tsq_action_command) or
+ * written, once however many properties changed, and with the template of the sequence
+ * the action then sits in. */
+void tsq_cmd_stale(tsq_node *n);
+/* Renders a stale command text; TSQ_OK when it was not stale. */
+tsq_status tsq_cmd_flush(tsq_node *n);
 
 #endif

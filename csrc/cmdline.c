@@ -85,7 +85,10 @@ void tsq_cmd_render(const tsq_node *n, const tsq_class *c, const char *tpl, tsq_
             i += 2;
             continue;
         }
-        tsq_buf_add(b, &tpl[i++], 1);
+        size_t j = i + 1; /* a run of literal text */
+        while (tpl[j] && tpl[j] != '<' && tpl[j] != '>' && tpl[j] != '%' && tpl[j] != '\\') j++;
+        tsq_buf_add(b, tpl + i, j - i);
+        i = j;
     }
 }
 
@@ -114,7 +117,18 @@ tsq_status tsq_cmd_update(tsq_node *n, const tsq_class *c) {
     return st;
 }
 
+void tsq_cmd_stale(tsq_node *n) { n->flags |= F_CMD_STALE; }
+
+tsq_status tsq_cmd_flush(tsq_node *n) {
+    if (!(n->flags & F_CMD_STALE)) return TSQ_OK;
+    const tsq_class *c = tsq_class_of(n);
+    tsq_status st = c ? tsq_cmd_update(n, c) : TSQ_OK;
+    if (st == TSQ_OK) n->flags &= (uint16_t)~F_CMD_STALE;
+    return st;
+}
+
 int tsq_cmd_generated(const tsq_node *n, const tsq_class *c) {
+    if (n->flags & F_CMD_STALE) return 1;
     const tsq_node *seq = tsq_node_sequence(n);
     const char *ver = seq ? tsq_attr_get(seq, n->ctx->atom[A_version]) : NULL;
     const char *tpl = tsq_cmd_template(n, c);
@@ -132,6 +146,9 @@ int tsq_cmd_generated(const tsq_node *n, const tsq_class *c) {
 
 const char *tsq_action_command(const tsq_node *n) {
     if (!n || n->type != N_ACTION) return "";
+    /* a stale text is rendered now (one thread uses a context at a time); when that runs
+     * out of memory the text read is the previous one and it stays marked */
+    if (n->flags & F_CMD_STALE) tsq_cmd_flush((tsq_node *)n);
     const tsq_node *a = tsq_elem_child(n, n->ctx->atom[A_action]);
     size_t len;
     return a ? tsq_leaf_text(a, &len) : "";
@@ -140,6 +157,7 @@ const char *tsq_action_command(const tsq_node *n) {
 tsq_status tsq_action_set_command(tsq_node *n, const char *text, tsq_error *err) {
     if (!n || n->type != N_ACTION) return tsq_err(err, TSQ_EINVAL, "only actions have a command text");
     if (!text) text = "";
+    n->flags &= (uint16_t)~F_CMD_STALE; /* the text given wins over the properties' */
     tsq_node *a = ensure_action_elem(n);
     tsq_status st = a ? tsq_node_set_text(a, text, strlen(text)) : TSQ_ENOMEM;
     if (st) return tsq_err(err, st, "out of memory");

@@ -35,9 +35,56 @@ void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) {
     if (ptr) ctx->alloc(ctx->ud, ptr, size, 0);
 }
 
+/* ------------------------------------------------------------------ small blocks */
+
+#define SMALL_MAX 256
+#define SMALL_CHUNK 16384
+
+void *tsq_small_alloc(tsq_ctx *ctx, size_t size) {
+    if (size == 0 || size > SMALL_MAX) return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1);
+    size_t k = (size - 1) >> 4, bytes = (k + 1) << 4;
+    void *p = ctx->small_free[k];
+    if (p) {
+        ctx->small_free[k] = *(void **)p;
+        return p;
+    }
+    if (ctx->small_left < bytes) {
+        /* the rest of the old chunk goes to the free lists; then a new chunk */
+        while (ctx->small_left >= 16) {
+            size_t j = ctx->small_left >= SMALL_MAX ? SMALL_MAX / 16 - 1 : (ctx->small_left >> 4) - 1;
+            *(void **)ctx->small_at = ctx->small_free[j];
+            ctx->small_free[j] = ctx->small_at;
+            ctx->small_at += (j + 1) << 4;
+            ctx->small_left -= (j + 1) << 4;
+        }
+        tsq_slab *c = ctx->alloc(ctx->ud, NULL, 0, sizeof *c + SMALL_CHUNK);
+        if (!c) return NULL;
+        c->next = ctx->small_chunks;
+        c->count = SMALL_CHUNK;
+        ctx->small_chunks = c;
+        ctx->small_at = (char *)(c + 1);
+        ctx->small_left = SMALL_CHUNK;
+    }
+    p = ctx->small_at;
+    ctx->small_at += bytes;
+    ctx->small_left -= bytes;
+    return p;
+}
+
+void tsq_small_free(tsq_ctx *ctx, void *p, size_t size) {
+    if (!p) return;
+    if (size == 0 || size > SMALL_MAX) {
+        ctx->alloc(ctx->ud, p, size ? size : 1, 0);
+        return;
+    }
+    size_t k = (size - 1) >> 4;
+    *(void **)p = ctx->small_free[k];
+    ctx->small_free[k] = p;
+}
+
 /* Strings from tsq_strndup carry their size in front so they can be freed exactly. */
 char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n) {
-    size_t *p = ctx->alloc(ctx->ud, NULL, 0, sizeof(size_t) + n + 1);
+    size_t *p = tsq_small_alloc(ctx, sizeof(size_t) + n + 1);
     if (!p) return NULL;
     *p = n + 1 + sizeof(size_t);
     char *d = (char *)(p + 1);
@@ -49,7 +96,7 @@ char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n) {
 void tsq_strfree(tsq_ctx *ctx, char *s) {
     if (!s) return;
     size_t *p = (size_t *)s - 1;
-    ctx->alloc(ctx->ud, p, *p, 0);
+    tsq_small_free(ctx, p, *p);
 }
 
 /* ------------------------------------------------------------------ interning */
@@ -125,10 +172,15 @@ void tsq_ctx_free(tsq_ctx *ctx) {
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i]) tsq_strfree(ctx, (char *)t->slots[i]);
     if (t->slots) ctx->alloc(ctx->ud, (void *)t->slots, t->cap * sizeof *t->slots, 0);
-    while (ctx->free_nodes) {
-        tsq_node *n = ctx->free_nodes;
-        ctx->free_nodes = n->next;
-        ctx->alloc(ctx->ud, n, sizeof *n, 0);
+    while (ctx->slabs) {
+        tsq_slab *s = ctx->slabs;
+        ctx->slabs = s->next;
+        ctx->alloc(ctx->ud, s, sizeof *s + s->count * sizeof(tsq_node), 0);
+    }
+    while (ctx->small_chunks) {
+        tsq_slab *c = ctx->small_chunks;
+        ctx->small_chunks = c->next;
+        ctx->alloc(ctx->ud, c, sizeof *c + c->count, 0);
     }
     ctx->alloc(ctx->ud, ctx, sizeof *ctx, 0);
 }
@@ -219,7 +271,7 @@ void tsq_buf_init(tsq_buf *b, tsq_ctx *ctx) {
 }
 
 void tsq_buf_free(tsq_buf *b) {
-    if (b->data) b->ctx->alloc(b->ctx->ud, b->data, b->cap, 0);
+    if (b->data) tsq_small_free(b->ctx, b->data, b->cap); /* 256 bytes: a small block */
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -229,7 +281,15 @@ void tsq_buf_add(tsq_buf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 256;
         while (ncap < b->len + n + 1) ncap *= 2;
-        char *d = b->ctx->alloc(b->ctx->ud, b->data, b->cap, ncap);
+        char *d;
+        if (ncap <= SMALL_MAX) { /* the first 256 bytes: most buffers stay there */
+            d = tsq_small_alloc(b->ctx, ncap);
+        } else if (b->cap > SMALL_MAX) {
+            d = b->ctx->alloc(b->ctx->ud, b->data, b->cap, ncap);
+        } else if ((d = b->ctx->alloc(b->ctx->ud, NULL, 0, ncap)) != NULL) {
+            if (b->len) memcpy(d, b->data, b->len);
+            tsq_small_free(b->ctx, b->data, b->cap);
+        }
         if (!d) {
             b->failed = 1;
             return;

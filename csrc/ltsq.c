@@ -36,7 +36,7 @@ static void *state_alloc(void *ud, void *p, size_t osize, size_t nsize) {
  * the boxes. A loop over thousands of documents then holds a few of them at a time, and
  * building one large sequence collects a handful of times, not once per allocation. */
 void ltsqi_gc_pace(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
     statebox *s = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (!s || s->inuse < s->collect_at) return;
@@ -46,6 +46,8 @@ void ltsqi_gc_pace(lua_State *L) {
 }
 
 const char ltsqi_tag_step[] = "step", ltsqi_tag_cond[] = "condition";
+const char ltsqi_key_state[] = "tasksequence.state", ltsqi_key_boxes[] = "tasksequence.boxes",
+           ltsqi_key_envs[] = "tasksequence.envs";
 
 void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
     void *p = lua_touserdata(L, idx);
@@ -69,7 +71,7 @@ static int state_gc(lua_State *L) {
 }
 
 LTSQ_API tsq_ctx *ltsq_context(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
     statebox *s = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (!s || !s->ctx) luaL_error(L, "tasksequence.core is not loaded in this state");
@@ -330,8 +332,8 @@ static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const
     lua_pop(L, 1);
 }
 
-static void weak_table(lua_State *L, const char *key) {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) {
+static void weak_table(lua_State *L, const void *key) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) {
         lua_pop(L, 1);
         return;
     }
@@ -341,12 +343,12 @@ static void weak_table(lua_State *L, const char *key) {
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
 
 LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
     /* the context first: at lua_close it is finalized after every object made in it */
-    if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) == LUA_TNIL) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY) == LUA_TNIL) {
         lua_pop(L, 1);
         statebox *s = lua_newuserdatauv(L, sizeof *s, 0);
         s->ctx = NULL;
@@ -357,7 +359,7 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         lua_setfield(L, -2, "__gc");
         lua_setmetatable(L, -2);
         if (!(s->ctx = tsq_ctx_new(state_alloc, s))) return luaL_error(L, "out of memory");
-        lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, STATE_KEY);
     } else {
         lua_pop(L, 1);
     }

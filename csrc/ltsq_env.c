@@ -25,7 +25,7 @@ static int env_gc(lua_State *L) {
 
 /* Fetches the provider table of box b onto L (inside a protected body). */
 static void push_providers(lua_State *L, envbox *b) {
-    lua_getfield(L, LUA_REGISTRYINDEX, ENVS_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, ENVS_KEY);
     lua_rawgetp(L, -1, b);
     lua_remove(L, -2);
     if (lua_isnil(L, -1)) luaL_error(L, "environment is not registered");
@@ -260,7 +260,7 @@ envbox *ltsqi_newenvbox(lua_State *L, const tsq_env *from, int prov) {
         lua_pop(L, 1);
     }
     lua_setiuservalue(L, -2, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, ENVS_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, ENVS_KEY);
     lua_pushvalue(L, -2);
     lua_rawsetp(L, -2, b);
     lua_pop(L, 1);

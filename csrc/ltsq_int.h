@@ -20,9 +20,12 @@
 #define RUN_MT "tasksequence.runbox"
 #define PLAN_MT "tasksequence.plan"
 #define STATE_MT "tasksequence.state"
-#define STATE_KEY "tasksequence.state"
-#define BOXES_KEY "tasksequence.boxes" /* lightuserdata(node) -> step box, weak values */
-#define ENVS_KEY "tasksequence.envs"   /* lightuserdata(envbox) -> env box, weak values */
+/* Registry keys: the addresses of these (lua_rawgetp), cheaper than string keys on the
+ * paths every step box takes. */
+extern const char ltsqi_key_state[], ltsqi_key_boxes[], ltsqi_key_envs[];
+#define STATE_KEY ((const void *)ltsqi_key_state)
+#define BOXES_KEY ((const void *)ltsqi_key_boxes) /* lightuserdata(node) -> step box, weak values */
+#define ENVS_KEY ((const void *)ltsqi_key_envs)   /* lightuserdata(envbox) -> env box, weak values */
 
 /* The context of a Lua state. Its allocator counts the bytes the core holds so that the
  * collector can be told about them: a loaded document is a small box in Lua's heap in front

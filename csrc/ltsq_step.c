@@ -10,7 +10,7 @@ LTSQ_API void ltsq_pushnode(lua_State *L, tsq_node *n) {
         lua_pushnil(L);
         return;
     }
-    lua_getfield(L, LUA_REGISTRYINDEX, BOXES_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
     if (lua_rawgetp(L, -1, n) != LUA_TNIL) {
         lua_remove(L, -2);
         return;
@@ -498,41 +498,45 @@ static void set_seq_name(lua_State *L, tsq_node *n, const char *v) {
     }
 }
 
-static int step_newindex(lua_State *L) {
-    tsq_node *n = ltsq_checknode(L, 1);
-    const char *k = luaL_checkstring(L, 2);
+/* step[k] = value at vidx: assignment and constructor tables share these rules. */
+static void step_set(lua_State *L, tsq_node *n, const char *k, int vidx) {
     tsq_kind kind = tsq_node_kind(n);
     tsq_status st = TSQ_OK;
     if (!strcmp(k, "Name")) {
-        const char *v = ltsqi_check_text(L, 3, k);
+        const char *v = ltsqi_check_text(L, vidx, k);
         if (kind == TSQ_SEQUENCE) set_seq_name(L, n, v);
         else st = tsq_node_set_name(n, v);
     } else if (!strcmp(k, "Description")) {
-        st = tsq_node_set_description(n, lua_isnil(L, 3) ? "" : ltsqi_check_text(L, 3, k));
+        st = tsq_node_set_description(n, lua_isnil(L, vidx) ? "" : ltsqi_check_text(L, vidx, k));
     } else if (!strcmp(k, "Enabled")) {
-        st = tsq_node_set_enabled(n, check_bool(L, 3, k));
+        st = tsq_node_set_enabled(n, check_bool(L, vidx, k));
     } else if (!strcmp(k, "ContinueOnError")) {
-        st = tsq_node_set_continue_on_error(n, check_bool(L, 3, k));
+        st = tsq_node_set_continue_on_error(n, check_bool(L, vidx, k));
     } else if (!strcmp(k, "Condition")) {
-        set_condition(L, n, 3);
+        set_condition(L, n, vidx);
     } else if (k[0] >= 'A' && k[0] <= 'Z') {
         if (kind != TSQ_ACTION)
-            return luaL_error(L, "no property '%s' on a %s (properties: Name, Description, Enabled, ContinueOnError, Condition)", k, kind_name(n));
-        set_prop(L, n, k, 3);
+            luaL_error(L, "no property '%s' on a %s (properties: Name, Description, Enabled, ContinueOnError, Condition)", k, kind_name(n));
+        set_prop(L, n, k, vidx);
     } else if (!strcmp(k, "command")) {
         tsq_error err;
         ERR_INIT(err);
-        if (kind != TSQ_ACTION) return luaL_error(L, "a %s has no command", kind_name(n));
-        if (tsq_action_set_command(n, ltsqi_check_text(L, 3, k), &err)) return raise_step_error(L, n, &err);
+        if (kind != TSQ_ACTION) luaL_error(L, "a %s has no command", kind_name(n));
+        if (tsq_action_set_command(n, ltsqi_check_text(L, vidx, k), &err)) raise_step_error(L, n, &err);
     } else {
         static const char *const ro[] = {"type", "kind", "parent", "package", "path", "index_path", "count",
                                          "index", "depth", "element", "first", "next", "root", "sequence",
                                          "version", "wrapper", NULL};
         for (int i = 0; ro[i]; i++)
-            if (!strcmp(ro[i], k)) return luaL_error(L, "field '%s' of step is read-only", k);
-        return luaL_error(L, "no field '%s' on step", k);
+            if (!strcmp(ro[i], k)) luaL_error(L, "field '%s' of step is read-only", k);
+        luaL_error(L, "no field '%s' on step", k);
     }
-    if (st) return luaL_error(L, "can not set '%s' on %s \"%s\"", k, short_type(n), tsq_node_name(n));
+    if (st) luaL_error(L, "can not set '%s' on %s \"%s\"", k, short_type(n), tsq_node_name(n));
+}
+
+static int step_newindex(lua_State *L) {
+    tsq_node *n = ltsq_checknode(L, 1);
+    step_set(L, n, luaL_checkstring(L, 2), 3);
     return 0;
 }
 
@@ -570,13 +574,18 @@ int ltsqi_apply(lua_State *L) {
             return luaL_error(L, "bad key %s in constructor table", luaL_tolstring(L, -1, NULL));
         }
     }
-    if (nk > 1) qsort(keys, nk, sizeof *keys, key_order);
+    for (size_t i = 1; i < nk; i++) /* insertion sort: constructor tables are short */
+        for (size_t j = i; j > 0 && key_order(&keys[j - 1], &keys[j]) > 0; j--) {
+            const char *t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+        }
+    int top = lua_gettop(L);
     for (size_t i = 0; i < nk; i++) {
-        lua_pushvalue(L, 1);
         lua_pushstring(L, keys[i]);
         lua_rawget(L, 2);
-        lua_setfield(L, -2, keys[i]); /* through __newindex: the same rules as assignment */
-        lua_pop(L, 1);
+        step_set(L, n, keys[i], top + 1); /* the same rules as assignment */
+        lua_settop(L, top);
     }
     tsq_node *parent = is_container(n) ? n : NULL;
     for (lua_Integer i = 1; i <= count; i++) {

@@ -476,7 +476,7 @@ tsq_status tsq_prop_set(tsq_node *n, const char *name, const tsq_value *v, tsq_e
     }
     int gen = c && tsq_cmd_generated(n, c);
     if ((st = set_cprop(n, c, p, v, &changed, err))) return step_err(err, n, st);
-    if (changed && gen && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
+    if (changed && gen) tsq_cmd_stale(n);
     return TSQ_OK;
 }
 
@@ -583,7 +583,7 @@ tsq_status tsq_prop_object_set(tsq_node *n, const char *prop, size_t index, cons
         snprintf(vname, sizeof vname, "%s%zu%s", p->pub.variable, index, f->pub.name);
         if ((st = tsq_var_set(n, pname, vname, 0, s, len, &changed))) return step_err(err, n, st);
     }
-    if (changed && gen && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
+    if (changed && gen) tsq_cmd_stale(n);
     return TSQ_OK;
 }
 
@@ -596,7 +596,7 @@ tsq_status tsq_prop_object_resize(tsq_node *n, const char *prop, size_t count, t
     if (count > 100000) return tsq_err(err, TSQ_ELIMIT, "%s can hold at most 100000 elements", prop);
     int gen = tsq_cmd_generated(n, c);
     if ((st = resize_objects(n, c, p, count, 0, &changed))) return step_err(err, n, st);
-    if (changed && gen && (st = tsq_cmd_update(n, c))) return step_err(err, n, st);
+    if (changed && gen) tsq_cmd_stale(n);
     return TSQ_OK;
 }
 

@@ -26,18 +26,34 @@ typedef struct tsq_intern {
     size_t cap, count;
 } tsq_names;
 
+typedef struct tsq_slab {
+    struct tsq_slab *next;
+    size_t count; /* node structs after the header */
+} tsq_slab;
+
 struct tsq_ctx {
     tsq_alloc_fn alloc;
     void *ud;
     tsq_limits limits;
     tsq_names names;
     const char *atom[A_COUNT];
-    tsq_node *free_nodes; /* recycled node structs (linked through next) */
+    tsq_node *free_nodes; /* node structs ready for use (linked through next) */
+    struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */
+    void *small_free[16];   /* tsq_small_alloc: free blocks of 16, 32, ... 256 bytes */
+    struct tsq_slab *small_chunks; /* the blocks small ones are cut from */
+    char *small_at;         /* the unused end of the newest chunk */
+    size_t small_left;
+    size_t slab_nodes;    /* node structs cut so far: the next slab is as large (32 to 1024) */
     tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
 };
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
+/* Blocks of at most 256 bytes from per-context free lists (freed with the exact size
+ * they were allocated with); larger ones from the context's allocator. The blocks of a
+ * freed document are reused by the next; the memory goes back with the context. */
+void *tsq_small_alloc(tsq_ctx *ctx, size_t size);
+void tsq_small_free(tsq_ctx *ctx, void *p, size_t size);
 char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n);
 void tsq_strfree(tsq_ctx *ctx, char *s); /* frees a string from tsq_strndup */
 /* Interns s[0..n): the same pointer for equal strings, for the context's lifetime. */

@@ -2,6 +2,7 @@
  * were read; changed ones are written again, keeping every unchanged attribute's bytes;
  * new ones follow the document's layout (its line end and indentation). */
 #include "tsq_int.h"
+#include "catalog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -278,6 +279,11 @@ static void write_children(wr *w, const tsq_node *n, const char *ind, size_t ind
 static void write_elem(wr *w, const tsq_node *n, const char *ind, size_t indlen, int depth) {
     if (depth > MAX_WRITE_DEPTH) {
         if (!w->failed) tsq_err(w->err, TSQ_ELIMIT, "the document nests deeper than %d elements", MAX_WRITE_DEPTH);
+        w->failed = 1;
+        return;
+    }
+    if ((n->flags & F_CMD_STALE) && tsq_cmd_flush((tsq_node *)n) != TSQ_OK) {
+        if (!w->failed) tsq_err(w->err, TSQ_ENOMEM, "out of memory");
         w->failed = 1;
         return;
     }

@@ -370,6 +370,94 @@ static void test_corpus(tsq_ctx *ctx) {
     CHECK(n == 51);
 }
 
+/* ------------------------------------------------------------------ memory */
+
+typedef struct meter {
+    size_t live, peak, calls, mismatches;
+} meter;
+
+/* Keeps each block's size in front of it: checks the sizes the core passes on free. */
+static void *meter_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    meter *m = ud;
+    size_t *p = ptr ? (size_t *)ptr - 2 : NULL;
+    if (p) {
+        if (p[0] != osize) m->mismatches++;
+        m->live -= p[0];
+    }
+    if (nsize == 0) {
+        free(p);
+        return NULL;
+    }
+    m->calls++;
+    size_t *q = realloc(p, nsize + 2 * sizeof(size_t));
+    if (!q) return NULL;
+    q[0] = nsize;
+    m->live += nsize;
+    if (m->live > m->peak) m->peak = m->live;
+    return q + 2;
+}
+
+/* 2,000 actions with properties set, a clone of the whole, both freed. */
+static int build_and_free(tsq_ctx *ctx) {
+    tsq_node *seq = tsq_sequence_new(ctx), *g = tsq_group_new(ctx, "G");
+    int ok = seq && g && tsq_node_insert(seq, (size_t)-1, g, NULL) == TSQ_OK;
+    for (int i = 0; ok && i < 2000; i++) {
+        tsq_node *a = NULL;
+        char name[32], cmd[48];
+        snprintf(name, sizeof name, "Step %d", i);
+        snprintf(cmd, sizeof cmd, "cmd.exe /c echo %d", i);
+        tsq_value v = {0};
+        v.type = TSQ_V_STRING, v.s = cmd, v.len = strlen(cmd);
+        ok = tsq_action_new(ctx, "RunCommandLine", name, &a, NULL) == TSQ_OK &&
+             tsq_prop_set(a, "CommandLine", &v, NULL) == TSQ_OK &&
+             tsq_node_insert(g, (size_t)-1, a, NULL) == TSQ_OK;
+        if (a) tsq_node_release(a);
+    }
+    tsq_node *copy = ok ? tsq_node_clone(seq) : NULL;
+    ok = ok && copy && strstr(xml_of(copy), "") != NULL;
+    tsq_node_release(copy);
+    tsq_node_release(g);
+    tsq_node_release(seq);
+    return ok;
+}
+
+static void test_memory(void) {
+    CASE("node structs and small blocks are reused, freed with exact sizes, all returned");
+    meter m = {0, 0, 0, 0};
+    tsq_ctx *ctx = tsq_ctx_new(meter_alloc, &m);
+    CHECK(ctx != NULL);
+    CHECK(build_and_free(ctx));
+    size_t peak = m.peak, calls = m.calls;
+    CHECK(build_and_free(ctx));
+    CHECK(m.peak == peak);            /* the second document lives in the first one's blocks */
+    CHECK(m.calls - calls < 50);      /* ... with few new allocations (the output buffer) */
+    CHECK(calls < 500);               /* 2,000 steps of 9 nodes: slabs, not one allocation each */
+    tsq_ctx_free(ctx);
+    CHECK(m.live == 0);
+    CHECK(m.mismatches == 0);
+}
+
+static void test_lazy_command(tsq_ctx *ctx) {
+    CASE("the command text follows the properties when it is read");
+    tsq_node *a = NULL;
+    CHECK(tsq_action_new(ctx, "RunCommandLine", "R", &a, NULL) == TSQ_OK);
+    tsq_value v = {0};
+    v.type = TSQ_V_STRING, v.s = "first.exe", v.len = 9;
+    CHECK(tsq_prop_set(a, "CommandLine", &v, NULL) == TSQ_OK);
+    v.s = "second.exe", v.len = 10;
+    CHECK(tsq_prop_set(a, "CommandLine", &v, NULL) == TSQ_OK);
+    CHECK_STR(tsq_action_command(a), "smsswd.exe /run: second.exe");
+    CHECK(tsq_action_set_command(a, "custom.exe", NULL) == TSQ_OK); /* a text given wins */
+    CHECK_STR(tsq_action_command(a), "custom.exe");
+    v.s = "third.exe", v.len = 9;
+    CHECK(tsq_prop_set(a, "CommandLine", &v, NULL) == TSQ_OK); /* until a property changes */
+    tsq_node *seq = tsq_sequence_new(ctx);
+    CHECK(tsq_node_insert(seq, (size_t)-1, a, NULL) == TSQ_OK);
+    CHECK(strstr(xml_of(seq), "<action>smsswd.exe /run: third.exe</action>") != NULL); /* written without a read */
+    tsq_node_release(a);
+    tsq_node_release(seq);
+}
+
 int main(void) {
     tsq_ctx *ctx = tsq_ctx_new(NULL, NULL);
     test_version();
@@ -378,6 +466,8 @@ int main(void) {
     test_hostile(ctx);
     test_lossless(ctx);
     test_corpus(ctx);
+    test_lazy_command(ctx);
     tsq_ctx_free(ctx);
+    test_memory();
     DONE();
 }
