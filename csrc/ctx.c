@@ -276,8 +276,8 @@ void tsq_buf_free(tsq_buf *b) {
     b->len = b->cap = 0;
 }
 
-void tsq_buf_add(tsq_buf *b, const char *s, size_t n) {
-    if (b->failed) return;
+int tsq_buf_reserve(tsq_buf *b, size_t n) {
+    if (b->failed) return 0;
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 256;
         while (ncap < b->len + n + 1) ncap *= 2;
@@ -292,11 +292,17 @@ void tsq_buf_add(tsq_buf *b, const char *s, size_t n) {
         }
         if (!d) {
             b->failed = 1;
-            return;
+            return 0;
         }
         b->data = d;
         b->cap = ncap;
     }
+    return 1;
+}
+
+void tsq_buf_add(tsq_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap && !tsq_buf_reserve(b, n)) return;
+    if (b->failed) return;
     if (n) memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';

@@ -47,7 +47,8 @@ void ltsqi_gc_pace(lua_State *L) {
 
 const char ltsqi_tag_step[] = "step", ltsqi_tag_cond[] = "condition";
 const char ltsqi_key_state[] = "tasksequence.state", ltsqi_key_boxes[] = "tasksequence.boxes",
-           ltsqi_key_envs[] = "tasksequence.envs";
+           ltsqi_key_envs[] = "tasksequence.envs", ltsqi_key_step_mt[] = STEP_MT,
+           ltsqi_key_cond_mt[] = COND_MT;
 
 void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
     void *p = lua_touserdata(L, idx);
@@ -303,6 +304,7 @@ static const luaL_Reg funcs[] = {
     {"new_group", l_new_group},
     {"new_action", l_new_action},
     {"apply", ltsqi_apply},
+    {"constructor", ltsqi_constructor},
     {"condition", ltsqi_condition},
     {"all", ltsqi_all},
     {"any", ltsqi_any},
@@ -374,8 +376,10 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         lua_pushcclosure(L, ltsqi_step_index, 1);
         lua_setfield(L, -2, "__index");
     }
-    lua_pop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
     new_type(L, COND_MT, ltsqi_cond_meta, ltsqi_cond_methods);
+    luaL_getmetatable(L, COND_MT);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, COND_MT_KEY);
     new_type(L, ENV_MT, ltsqi_env_meta, ltsqi_env_methods);
     new_type(L, VARS_MT, ltsqi_vars_meta, NULL);
     new_type(L, PKG_MT, ltsqi_pkg_meta, NULL);

@@ -8,7 +8,8 @@ condbox *ltsqi_newcondbox(lua_State *L) {
     condbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->c = NULL;
     b->tag = ltsqi_tag_cond;
-    luaL_setmetatable(L, COND_MT);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, COND_MT_KEY);
+    lua_setmetatable(L, -2);
     return b;
 }
 

@@ -22,10 +22,13 @@
 #define STATE_MT "tasksequence.state"
 /* Registry keys: the addresses of these (lua_rawgetp), cheaper than string keys on the
  * paths every step box takes. */
-extern const char ltsqi_key_state[], ltsqi_key_boxes[], ltsqi_key_envs[];
+extern const char ltsqi_key_state[], ltsqi_key_boxes[], ltsqi_key_envs[], ltsqi_key_step_mt[],
+    ltsqi_key_cond_mt[];
 #define STATE_KEY ((const void *)ltsqi_key_state)
 #define BOXES_KEY ((const void *)ltsqi_key_boxes) /* lightuserdata(node) -> step box, weak values */
 #define ENVS_KEY ((const void *)ltsqi_key_envs)   /* lightuserdata(envbox) -> env box, weak values */
+#define STEP_MT_KEY ((const void *)ltsqi_key_step_mt) /* the metatables again, by address */
+#define COND_MT_KEY ((const void *)ltsqi_key_cond_mt)
 
 /* The context of a Lua state. Its allocator counts the bytes the core holds so that the
  * collector can be told about them: a loaded document is a small box in Lua's heap in front
@@ -80,7 +83,8 @@ void ltsqi_collector_end(lua_State *L, collector *c);
 void ltsqi_collector_call(collector *c, lua_CFunction body, const void *item);
 
 /* ltsq_step.c: step boxes, fields, properties, tree edits */
-void ltsqi_push_owned_node(lua_State *L, tsq_node *n);
+void ltsqi_push_owned_node(lua_State *L, tsq_node *n); /* n just made: +1, no box yet */
+int ltsqi_constructor(lua_State *L);
 int ltsqi_step_index(lua_State *L);
 const char *ltsqi_check_text(lua_State *L, int idx, const char *prop);
 void ltsqi_new_step_methods(lua_State *L);

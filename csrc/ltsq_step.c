@@ -5,6 +5,17 @@
 
 /* ------------------------------------------------------------------ step boxes */
 
+/* A new box for n (one more retain), on the stack. */
+static void new_box(lua_State *L, tsq_node *n) {
+    stepbox *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->n = NULL;
+    b->tag = ltsqi_tag_step;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    lua_setmetatable(L, -2);
+    tsq_node_retain(n);
+    b->n = n;
+}
+
 LTSQ_API void ltsq_pushnode(lua_State *L, tsq_node *n) {
     if (!n) {
         lua_pushnil(L);
@@ -16,20 +27,20 @@ LTSQ_API void ltsq_pushnode(lua_State *L, tsq_node *n) {
         return;
     }
     lua_pop(L, 1);
-    stepbox *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->n = NULL;
-    b->tag = ltsqi_tag_step;
-    luaL_setmetatable(L, STEP_MT);
-    tsq_node_retain(n);
-    b->n = n;
+    new_box(L, n);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, -3, n);
     lua_remove(L, -2);
 }
 
-/* Pushes the box of a (+1) node and drops that reference. */
+/* Pushes the box of a node the caller has just made (load, parse, new, clone: no box can
+ * exist yet, so it is registered without a look-up) and drops the caller's reference. */
 void ltsqi_push_owned_node(lua_State *L, tsq_node *n) {
-    ltsq_pushnode(L, n);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
+    new_box(L, n);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, -3, n);
+    lua_remove(L, -2);
     tsq_node_release(n);
     ltsqi_gc_pace(L);
 }
@@ -603,6 +614,51 @@ int ltsqi_apply(lua_State *L) {
         lua_pop(L, 1);
     }
     lua_settop(L, 1);
+    return 1;
+}
+
+/* The body a constructor runs protected: step at 1, its name or table at 2. */
+static int ctor_body(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) return ltsqi_apply(L);
+    step_set(L, ltsq_checknode(L, 1), "Name", 2);
+    return 0;
+}
+
+/* core.constructor(class, fail) -> f: f(), f "name" or f { ... } makes an action of the
+ * class, names it or applies the table (as core.apply). An error is handed to
+ * fail(step, message, 2), which raises it naming the step and the caller's line. One C
+ * call per step instead of three Lua functions around core.apply. */
+static int ctor_call(lua_State *L) {
+    int ty = lua_type(L, 1);
+    if (ty != LUA_TNONE && ty != LUA_TNIL && ty != LUA_TSTRING && ty != LUA_TTABLE)
+        return luaL_error(L, "bad argument #1 to constructor (string or table expected, got %s)", luaL_typename(L, 1));
+    tsq_node *n = NULL;
+    tsq_error err;
+    ERR_INIT(err);
+    if (tsq_action_new(ltsq_context(L), lua_tostring(L, lua_upvalueindex(1)), NULL, &n, &err)) return ltsqi_raise_error(L, &err);
+    lua_settop(L, 1);
+    ltsqi_push_owned_node(L, n); /* 2 */
+    if (ty == LUA_TNONE || ty == LUA_TNIL) return 1;
+    lua_pushcfunction(L, ctor_body);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 1);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -3);
+        lua_pushinteger(L, 2);
+        lua_call(L, 3, 0); /* raises */
+    }
+    lua_settop(L, 2);
+    return 1;
+}
+
+int ltsqi_constructor(lua_State *L) {
+    const char *cls = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!tsq_class_find(cls)) return luaL_argerror(L, 1, "unknown action class");
+    lua_settop(L, 2);
+    lua_pushcclosure(L, ctor_call, 2);
     return 1;
 }
 

@@ -62,26 +62,45 @@ static const unsigned char esc_class[256] = {
     ['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1, ['"'] = 2, ['\n'] = 2, ['\t'] = 2,
 };
 
+/* Any byte of the word that may need a reference (below 0x0E, '"', '&', '<', '>'); the
+ * exact test follows for the bytes of a word it flags. The haszero trick on bytes. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t maybe_special(uint64_t x) {
+    uint64_t lt = (x - ONES * 0x0E) & ~x & HIGHS;
+    uint64_t y = (x | ONES * 0x02) ^ (ONES * 0x3E); /* '<' or '>' become 0 */
+    uint64_t z = (x | ONES * 0x04) ^ (ONES * 0x26); /* '"' or '&' become 0 */
+    return lt | ((y - ONES) & ~y & HIGHS) | ((z - ONES) & ~z & HIGHS);
+}
+
 static void xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
     unsigned mask = attr ? 3u : 1u;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(esc_class[c] & mask)) continue;
-        const char *rep;
-        size_t rl;
-        switch (c) {
-        case '&': rep = "&amp;"; rl = 5; break;
-        case '<': rep = "&lt;"; rl = 4; break;
-        case '>': rep = "&gt;"; rl = 4; break;
-        case '"': rep = "&quot;"; rl = 6; break;
-        case '\r': rep = "&#xD;"; rl = 5; break;
-        case '\n': rep = "&#xA;"; rl = 5; break;
-        default: rep = "&#x9;"; rl = 5; break;
+    size_t run = 0, i = 0;
+    while (i < n) {
+        uint64_t x;
+        while (i + 8 <= n) { /* eight clean bytes at a time */
+            memcpy(&x, s + i, 8);
+            if (maybe_special(x)) break;
+            i += 8;
         }
-        emit(b, s + run, i - run);
-        emit(b, rep, rl);
-        run = i + 1;
+        for (size_t lim = i + 8 < n ? i + 8 : n; i < lim; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (!(esc_class[c] & mask)) continue;
+            const char *rep;
+            size_t rl;
+            switch (c) {
+            case '&': rep = "&amp;"; rl = 5; break;
+            case '<': rep = "&lt;"; rl = 4; break;
+            case '>': rep = "&gt;"; rl = 4; break;
+            case '"': rep = "&quot;"; rl = 6; break;
+            case '\r': rep = "&#xD;"; rl = 5; break;
+            case '\n': rep = "&#xA;"; rl = 5; break;
+            default: rep = "&#x9;"; rl = 5; break;
+            }
+            emit(b, s + run, i - run);
+            emit(b, rep, rl);
+            run = i + 1;
+        }
     }
     emit(b, s + run, n - run);
 }
@@ -134,6 +153,7 @@ static void put(wr *w, const char *s, size_t n) {
     if (w->fd >= 0 && w->out->len >= FLUSH_AT) flush_out(w);
 }
 static void puts_(wr *w, const char *s) { emit(w->out, s, strlen(s)); }
+static void put_name(wr *w, const char *name) { emit(w->out, name, tsq_name_len(name)); }
 #define PUTL(w, lit) emit((w)->out, lit, sizeof lit - 1) /* a string literal */
 
 static void start_tag(wr *w, const tsq_node *n, int empty) {
@@ -151,7 +171,7 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
         return;
     }
     PUTL(w, "<");
-    puts_(w, n->name);
+    put_name(w, n->name);
     for (uint16_t i = 0; i < n->nattrs; i++) {
         const tsq_attr *a = &n->attrs[i];
         uint32_t x, y, t;
@@ -159,9 +179,14 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
             put(w, src + x, y - x);
             continue;
         }
-        PUTL(w, " ");
-        puts_(w, a->name);
-        PUTL(w, "=\"");
+        size_t nl = tsq_name_len(a->name);
+        if (!tsq_buf_reserve(w->out, nl + 3)) return;
+        char *d = w->out->data + w->out->len; /* ' name="' */
+        d[0] = ' ';
+        memcpy(d + 1, a->name, nl);
+        d[nl + 1] = '=';
+        d[nl + 2] = '"';
+        w->out->len += nl + 3;
         xml_escape(w->out, a->value, a->len, 1);
         PUTL(w, "\"");
     }
@@ -184,7 +209,7 @@ static void end_tag(wr *w, const tsq_node *n) {
         return;
     }
     PUTL(w, "</");
-    puts_(w, n->name);
+    put_name(w, n->name);
     PUTL(w, ">");
 }
 

@@ -147,12 +147,9 @@ function M.action(class, arg)
 end
 
 -- one constructor per catalogued class: ts.RunCommandLine { ... } / ts.RunCommandLine "x" { ... }
+-- (core.constructor: made and applied in one C call, errors raised through fail)
 for _, c in ipairs(classes) do
-  local name = c.name
-  M[c.short_name] = function(arg)
-    local r = construct(core.new_action(name), arg, 2)
-    return r
-  end
+  M[c.short_name] = core.constructor(c.name, fail)
 end
 
 -- ------------------------------------------------------------------ XML to Lua
