@@ -26,19 +26,30 @@ static void *default_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     return p ? realloc(p, nsize) : malloc(nsize);
 }
 
+#define SMALL_MAX 256
+#define SMALL_CHUNK 16384
+
+/* Blocks up to 256 bytes come from the small-block lists (tsq_small_alloc), larger ones
+ * from the allocator; a block moves between the two when a resize crosses that size. */
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {
-    return ctx->alloc(ctx->ud, p, osize, nsize);
+    if (nsize == 0) {
+        tsq_small_free(ctx, p, osize);
+        return NULL;
+    }
+    if (!p) return tsq_small_alloc(ctx, nsize);
+    if (osize > SMALL_MAX && nsize > SMALL_MAX) return ctx->alloc(ctx->ud, p, osize, nsize);
+    void *q = tsq_small_alloc(ctx, nsize);
+    if (!q) return NULL;
+    memcpy(q, p, osize < nsize ? osize : nsize);
+    tsq_small_free(ctx, p, osize);
+    return q;
 }
 
-void *tsq_malloc(tsq_ctx *ctx, size_t size) { return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1); }
-void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) {
-    if (ptr) ctx->alloc(ctx->ud, ptr, size, 0);
-}
+void *tsq_malloc(tsq_ctx *ctx, size_t size) { return tsq_small_alloc(ctx, size ? size : 1); }
+void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) { tsq_small_free(ctx, ptr, size ? size : 1); }
 
 /* ------------------------------------------------------------------ small blocks */
 
-#define SMALL_MAX 256
-#define SMALL_CHUNK 16384
 
 void *tsq_small_alloc(tsq_ctx *ctx, size_t size) {
     if (size == 0 || size > SMALL_MAX) return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1);
@@ -344,7 +355,7 @@ void tsq_src_unref_n(tsq_src *s, size_t n) {
         s->chunks = c->next;
         ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
     }
-    if (s->bytes) ctx->alloc(ctx->ud, s->bytes, s->len + 1, 0);
+    if (s->bytes) tsq_free(ctx, s->bytes, s->len + 1); /* from tsq_malloc */
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
 }
 

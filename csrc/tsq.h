@@ -117,7 +117,9 @@ TSQ_API void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out);
  * range, e.g. max_document of 4 GiB or more. */
 TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, tsq_error *err);
 
-/* Memory from and back to the context's allocator; `size` must be the size allocated.
+/* Memory from and back to the context; `size` must be the size allocated. Blocks up to
+ * 256 bytes are kept on the context's free lists for reuse (and go back to its allocator
+ * with the context), larger ones come from and go back to the allocator directly.
  * tsq_malloc returns NULL when out of memory. */
 TSQ_API void *tsq_malloc(tsq_ctx *ctx, size_t size);
 TSQ_API void tsq_free(tsq_ctx *ctx, void *ptr, size_t size);
