@@ -95,9 +95,21 @@ struct tsq_ccache {
     char *message;
 };
 enum { CC_NONE = 0, CC_PROG, CC_BAD };
+/* The facts one pass over a static environment has asked (a plan): each fact is asked of
+ * the provider once, the next operands that need it read the answer kept here. A run does
+ * not use one: its steps change the machine. */
+typedef struct tsq_memo {
+    tsq_ctx *ctx;
+    struct tsq_memo_ent *slots; /* open addressing */
+    size_t cap, n;
+    tsq_buf key;
+} tsq_memo;
+void tsq_memo_init(tsq_memo *m, tsq_ctx *ctx);
+void tsq_memo_free(tsq_memo *m);
 /* tsq_node_eval_condition without trace and without the step path in err; scratch is a
- * buffer the caller keeps across calls (or NULL). */
-tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch);
+ * buffer the caller keeps across calls (or NULL), memo the facts asked so far (or NULL). */
+tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch,
+                              tsq_memo *memo);
 
 /* ---------------------------------------------------------------- env.c */
 /* Case-insensitive hash of a variable name (ASCII folding). */
@@ -105,6 +117,7 @@ uint32_t tsq_name_hash(const char *s, size_t n);
 /* Lookup by a precomputed tsq_name_hash; NULL when undefined. */
 const char *tsq_env_lookup(const tsq_env *env, const char *name, size_t n, uint32_t h, size_t *len);
 const tsq_provider *tsq_env_provider(const tsq_env *env);
+int tsq_env_fact_cache(const tsq_env *env);
 tsq_ctx *tsq_env_ctx(const tsq_env *env);
 
 #endif

@@ -17,6 +17,7 @@
 #include "cond.h"
 
 tsq_node *tsq_cond_elem(const tsq_node *step) {
+    if (!(step->flags & F_COND)) return NULL; /* without looking at the children (plans) */
     const char *atom = step->ctx->atom[A_condition];
     for (tsq_node *c = step->first; c; c = c->next)
         if (c->name == atom) return tsq_elem_first(c) ? c : NULL;
@@ -228,6 +229,7 @@ tsq_status tsq_node_set_condition(tsq_node *n, const tsq_cond *c, tsq_error *err
     }
     tsq_node *e = new_elem(ctx, A_condition);
     if (!e) return tsq_err(err, TSQ_ENOMEM, "out of memory");
+    n->flags |= F_COND;
     tsq_status st = tsq_elem_insert(n, old ? old : tsq_elem_first(n), e);
     if (st) {
         tsq_node_destroy(e);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 static const char *const atom_names[A_COUNT] = {
     "sequence", "group", "step", "subtasksequence", "action", "defaultVarList",
@@ -26,10 +27,10 @@ static void *default_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     return p ? realloc(p, nsize) : malloc(nsize);
 }
 
-#define SMALL_MAX 256
+#define SMALL_MAX 512
 #define SMALL_CHUNK 16384
 
-/* Blocks up to 256 bytes come from the small-block lists (tsq_small_alloc), larger ones
+/* Blocks up to 512 bytes come from the small-block lists (tsq_small_alloc), larger ones
  * from the allocator; a block moves between the two when a resize crosses that size. */
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {
     if (nsize == 0) {
@@ -282,7 +283,7 @@ void tsq_buf_init(tsq_buf *b, tsq_ctx *ctx) {
 }
 
 void tsq_buf_free(tsq_buf *b) {
-    if (b->data) tsq_small_free(b->ctx, b->data, b->cap); /* 256 bytes: a small block */
+    if (b->data) tsq_small_free(b->ctx, b->data, b->cap); /* large ones go to the allocator */
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -293,8 +294,11 @@ int tsq_buf_reserve(tsq_buf *b, size_t n) {
         size_t ncap = b->cap ? b->cap : 256;
         while (ncap < b->len + n + 1) ncap *= 2;
         char *d;
-        if (ncap <= SMALL_MAX) { /* the first 256 bytes: most buffers stay there */
-            d = tsq_small_alloc(b->ctx, ncap);
+        if (ncap <= SMALL_MAX) { /* small buffers (most) stay in small blocks */
+            if ((d = tsq_small_alloc(b->ctx, ncap)) != NULL && b->data) {
+                if (b->len) memcpy(d, b->data, b->len);
+                tsq_small_free(b->ctx, b->data, b->cap);
+            }
         } else if (b->cap > SMALL_MAX) {
             d = b->ctx->alloc(b->ctx->ud, b->data, b->cap, ncap);
         } else if ((d = b->ctx->alloc(b->ctx->ud, NULL, 0, ncap)) != NULL) {
@@ -340,7 +344,14 @@ tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len) {
     s->len = len;
     s->refs = 1;
     s->chunks = NULL;
+    s->mapped = 0;
     return s;
+}
+
+void tsq_bytes_free(tsq_ctx *ctx, char *bytes, size_t len, int mapped) {
+    if (!bytes) return;
+    if (mapped) munmap(bytes, len);
+    else tsq_free(ctx, bytes, len + 1);
 }
 
 void tsq_src_ref(tsq_src *s) { s->refs++; }
@@ -355,7 +366,7 @@ void tsq_src_unref_n(tsq_src *s, size_t n) {
         s->chunks = c->next;
         ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
     }
-    if (s->bytes) tsq_free(ctx, s->bytes, s->len + 1); /* from tsq_malloc */
+    tsq_bytes_free(ctx, s->bytes, s->len, s->mapped);
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
 }
 

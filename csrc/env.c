@@ -17,6 +17,7 @@ struct tsq_env {
     uint32_t *slots; /* open addressing: index + 1 into vars, 0 = empty */
     size_t nslots;   /* power of two */
     tsq_provider prov;
+    int fact_cache; /* tsq_env_set_fact_cache */
 };
 
 static int fold(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
@@ -217,6 +218,7 @@ tsq_env *tsq_env_clone(const tsq_env *e) {
     tsq_env *c = tsq_env_new(e->ctx);
     if (!c) return NULL;
     c->prov = e->prov;
+    c->fact_cache = e->fact_cache;
     for (size_t i = 0; i < e->n; i++)
         if (e->vars[i].name && tsq_env_set(c, e->vars[i].name, e->vars[i].value)) {
             tsq_env_free(c);
@@ -234,6 +236,12 @@ void tsq_env_set_provider(tsq_env *e, const tsq_provider *p) {
 }
 
 const tsq_provider *tsq_env_provider(const tsq_env *e) { return &e->prov; }
+
+void tsq_env_set_fact_cache(tsq_env *e, int on) {
+    if (e) e->fact_cache = on != 0;
+}
+
+int tsq_env_fact_cache(const tsq_env *e) { return e->fact_cache; }
 
 tsq_ctx *tsq_env_ctx(const tsq_env *e) { return e->ctx; }
 

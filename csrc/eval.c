@@ -468,10 +468,101 @@ static void prog_free(tsq_ctx *ctx, struct tsq_cprog *p) {
     if (p) tsq_ctx_alloc(ctx, p, sizeof *p + p->n * sizeof(cop), 0);
 }
 
+/* ------------------------------------------------------------------ fact memo */
+
+typedef struct tsq_memo_ent {
+    char *key; /* NULL: empty slot */
+    size_t klen;
+    uint32_t hash;
+    tsq_status st;
+    long rows;     /* wmi */
+    int flag;      /* file/folder/registry: exists; software: installed */
+    char *s1, *s2; /* file: version, datetime; registry: type, data; software: version */
+} memo_ent;
+
+void tsq_memo_init(tsq_memo *m, tsq_ctx *ctx) {
+    memset(m, 0, sizeof *m);
+    m->ctx = ctx;
+    tsq_buf_init(&m->key, ctx);
+}
+
+void tsq_memo_free(tsq_memo *m) {
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key) {
+            tsq_strfree(m->ctx, m->slots[i].key);
+            tsq_strfree(m->ctx, m->slots[i].s1);
+            tsq_strfree(m->ctx, m->slots[i].s2);
+        }
+    if (m->slots) tsq_ctx_alloc(m->ctx, m->slots, m->cap * sizeof *m->slots, 0);
+    tsq_buf_free(&m->key);
+    memset(m, 0, sizeof *m);
+}
+
+/* The key of a fact: its kind and its parts, NUL-separated, in m->key. */
+static void memo_key(tsq_memo *m, char kind, const char *a, const char *b) {
+    m->key.len = 0;
+    tsq_buf_add(&m->key, &kind, 1);
+    tsq_buf_add(&m->key, a ? a : "", a ? strlen(a) + 1 : 1);
+    tsq_buf_add(&m->key, b ? b : "", b ? strlen(b) + 1 : 1);
+}
+
+static uint32_t memo_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* The entry for the key in m->key: found (*hit = 1), or a new one to fill (*hit = 0);
+ * NULL when out of memory (the fact is then asked without being kept). */
+static memo_ent *memo_find(tsq_memo *m, int *hit) {
+    *hit = 0;
+    if (m->key.failed) return NULL;
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 64;
+        memo_ent *ns = tsq_ctx_alloc(m->ctx, NULL, 0, nc * sizeof *ns);
+        if (!ns) return NULL;
+        memset(ns, 0, nc * sizeof *ns);
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slots[i].key) continue;
+            size_t j = m->slots[i].hash & (nc - 1);
+            while (ns[j].key) j = (j + 1) & (nc - 1);
+            ns[j] = m->slots[i];
+        }
+        if (m->slots) tsq_ctx_alloc(m->ctx, m->slots, m->cap * sizeof *m->slots, 0);
+        m->slots = ns;
+        m->cap = nc;
+    }
+    uint32_t h = memo_hash(m->key.data, m->key.len);
+    size_t j = h & (m->cap - 1);
+    for (;; j = (j + 1) & (m->cap - 1)) {
+        memo_ent *x = &m->slots[j];
+        if (!x->key) break;
+        if (x->hash == h && x->klen == m->key.len && memcmp(x->key, m->key.data, x->klen) == 0) {
+            *hit = 1;
+            return x;
+        }
+    }
+    memo_ent *x = &m->slots[j];
+    memset(x, 0, sizeof *x);
+    if (!(x->key = tsq_strndup(m->ctx, m->key.data, m->key.len))) return NULL;
+    x->klen = m->key.len;
+    x->hash = h;
+    m->n++;
+    return x;
+}
+
+/* Keeps a provider's string (valid only until its next call) in the entry. */
+static const char *memo_str(tsq_memo *m, char **slot, const char *s) {
+    if (!s) return NULL;
+    *slot = tsq_strndup(m->ctx, s, strlen(s));
+    return *slot ? *slot : s;
+}
+
 /* ------------------------------------------------------------------ running */
 
 typedef struct ev {
     tsq_env *env;
+    tsq_memo *memo;
     const tsq_provider *prov;
     tsq_trace_fn trace;
     void *tud;
@@ -532,8 +623,95 @@ static int eval_var(ev *e, const cop *o) {
     return r;
 }
 
-static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
+/* The providers' answers, through the memo when there is one. Out of line: the variable
+ * operands, the common case, stay a short path. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+static NOINLINE tsq_status ask_wmi(ev *e, const char *ns, const char *q, long *rows) {
     const tsq_provider *p = e->prov;
+    int hit = 0;
+    memo_ent *m = NULL;
+    if (e->memo) {
+        memo_key(e->memo, 'W', ns, q);
+        m = memo_find(e->memo, &hit);
+    }
+    if (hit) {
+        *rows = m->rows;
+        return m->st;
+    }
+    tsq_status st = p && p->wmi ? p->wmi(p->ud, ns, q, rows) : TSQ_EFACT;
+    if (m) m->st = st, m->rows = *rows;
+    return st;
+}
+
+static NOINLINE tsq_status ask_file(ev *e, int file, const char *path, tsq_file_fact *f) {
+    const tsq_provider *p = e->prov;
+    tsq_status (*cb)(void *, const char *, tsq_file_fact *) = p ? (file ? p->file : p->folder) : NULL;
+    int hit = 0;
+    memo_ent *m = NULL;
+    if (e->memo) {
+        memo_key(e->memo, file ? 'F' : 'D', path, NULL);
+        m = memo_find(e->memo, &hit);
+    }
+    if (hit) {
+        f->exists = m->flag, f->version = m->s1, f->datetime = m->s2;
+        return m->st;
+    }
+    tsq_status st = cb ? cb(p->ud, path, f) : TSQ_EFACT;
+    if (m) {
+        m->st = st, m->flag = f->exists;
+        f->version = memo_str(e->memo, &m->s1, f->version);
+        f->datetime = memo_str(e->memo, &m->s2, f->datetime);
+    }
+    return st;
+}
+
+static NOINLINE tsq_status ask_registry(ev *e, const char *key, const char *value, tsq_reg_fact *f) {
+    const tsq_provider *p = e->prov;
+    int hit = 0;
+    memo_ent *m = NULL;
+    if (e->memo) {
+        memo_key(e->memo, 'R', key, value);
+        m = memo_find(e->memo, &hit);
+    }
+    if (hit) {
+        f->exists = m->flag, f->type = m->s1, f->data = m->s2;
+        return m->st;
+    }
+    tsq_status st = p && p->registry ? p->registry(p->ud, key, value, f) : TSQ_EFACT;
+    if (m) {
+        m->st = st, m->flag = f->exists;
+        f->type = memo_str(e->memo, &m->s1, f->type);
+        f->data = memo_str(e->memo, &m->s2, f->data);
+    }
+    return st;
+}
+
+static NOINLINE tsq_status ask_software(ev *e, const char *code, int up, int *installed, const char **ver) {
+    const tsq_provider *p = e->prov;
+    int hit = 0;
+    memo_ent *m = NULL;
+    if (e->memo) {
+        memo_key(e->memo, up ? 'U' : 'S', code, NULL);
+        m = memo_find(e->memo, &hit);
+    }
+    if (hit) {
+        *installed = m->flag, *ver = m->s1;
+        return m->st;
+    }
+    tsq_status st = p && p->software ? p->software(p->ud, code, up, installed, ver) : TSQ_EFACT;
+    if (m) {
+        m->st = st, m->flag = *installed;
+        *ver = memo_str(e->memo, &m->s1, *ver);
+    }
+    return st;
+}
+
+static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
     tsq_status st;
     switch (o->kind) {
     case O_VAR:
@@ -542,7 +720,8 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
     case O_WMI: {
         const char *q = expand(e, o->b);
         long rows = 0;
-        if (!p || !p->wmi || (st = p->wmi(p->ud, o->a.s, q, &rows)) == TSQ_EFACT) return no_fact(e, "wmi query", q);
+        st = ask_wmi(e, o->a.s, q, &rows);
+        if (st == TSQ_EFACT) return no_fact(e, "wmi query", q);
         if (st) return tsq_err(e->err, st, "wmi query %s failed", q);
         if (rows < 0) {
             if (!(o->flags & OF_IGNORE))
@@ -561,8 +740,8 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
         const char *what = o->kind == O_FILE ? "file" : "folder";
         tsq_file_fact f;
         memset(&f, 0, sizeof f);
-        tsq_status (*cb)(void *, const char *, tsq_file_fact *) = p ? (o->kind == O_FILE ? p->file : p->folder) : NULL;
-        if (!cb || (st = cb(p->ud, path, &f)) == TSQ_EFACT) return no_fact(e, what, path);
+        st = ask_file(e, o->kind == O_FILE, path, &f);
+        if (st == TSQ_EFACT) return no_fact(e, what, path);
         if (st) return tsq_err(e->err, st, "%s %s could not be examined", what, path);
         if (!f.exists) {
             why(e, "%s not found", what);
@@ -590,9 +769,8 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
         const char *key = expand(e, o->a);
         tsq_reg_fact f;
         memset(&f, 0, sizeof f);
-        if (!p || !p->registry || (st = p->registry(p->ud, key, o->b.s, &f)) == TSQ_EFACT) {
-            return tsq_err(e->err, TSQ_EFACT, "registry value %s\\%s is not described", key, o->b.s);
-        }
+        st = ask_registry(e, key, o->b.s, &f);
+        if (st == TSQ_EFACT) return tsq_err(e->err, TSQ_EFACT, "registry value %s\\%s is not described", key, o->b.s);
         if (st) return tsq_err(e->err, st, "registry key %s could not be read", key);
         if (o->cmp == K_EXISTS || o->cmp == K_NOTEXISTS) {
             int ex = f.exists && (!o->c.s || !o->c.len || (f.type && tsq_ascii_casecmp(f.type, o->c.s) == 0));
@@ -617,8 +795,8 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
         int installed = 0;
         const char *ver = NULL;
         int up = (o->flags & OF_ANY) != 0;
-        if (!p || !p->software || (st = p->software(p->ud, o->a.s, up, &installed, &ver)) == TSQ_EFACT)
-            return no_fact(e, up ? "software with upgrade code" : "software", o->a.s);
+        st = ask_software(e, o->a.s, up, &installed, &ver);
+        if (st == TSQ_EFACT) return no_fact(e, up ? "software with upgrade code" : "software", o->a.s);
         if (st) return tsq_err(e->err, st, "software %s could not be examined", o->a.s);
         *res = installed != 0;
         if (*res && o->b.s && o->b.len && ver) *res = version_cmp(ver, o->b.s, 0) == 0;
@@ -682,9 +860,10 @@ static tsq_status run(ev *e, const cop *ops, uint32_t i, int depth, int *res) {
 
 /* scratch: a buffer for %VAR% expansions kept by the caller across calls (plans), or NULL */
 static tsq_status run_prog(const struct tsq_cprog *p, tsq_env *env, int *result, tsq_trace_fn trace, void *ud,
-                           tsq_error *err, tsq_buf *scratch) {
+                           tsq_error *err, tsq_buf *scratch, tsq_memo *memo) {
     ev e;
     e.env = env;
+    e.memo = memo;
     e.prov = tsq_env_provider(env);
     e.trace = trace;
     e.tud = ud;
@@ -729,7 +908,7 @@ tsq_status tsq_cond_eval(const tsq_cond *c, tsq_env *env, int *result, tsq_trace
     }
     struct tsq_cprog *p = finish(&k, st);
     if (!p) return err ? err->code : TSQ_ENOMEM;
-    st = run_prog(p, env, result, trace, trace_ud, err, NULL);
+    st = run_prog(p, env, result, trace, trace_ud, err, NULL, NULL);
     prog_free(c->ctx, p);
     return st;
 }
@@ -780,7 +959,8 @@ static struct tsq_ccache *cache_of(const tsq_node *n) {
     return cc;
 }
 
-tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch) {
+tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch,
+                              tsq_memo *memo) {
     *result = 1;
     if (n->type != N_GROUP && n->type != N_ACTION) return TSQ_OK;
     struct tsq_ccache *cc = cache_of(n);
@@ -790,7 +970,7 @@ tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_
         *result = 0;
         return tsq_err(err, cc->code, "%s", cc->message ? cc->message : "the condition can not be read");
     }
-    return run_prog(cc->prog, env, result, NULL, NULL, err, scratch);
+    return run_prog(cc->prog, env, result, NULL, NULL, err, scratch, memo);
 }
 
 tsq_status tsq_node_eval_condition(const tsq_node *n, tsq_env *env, int *result, tsq_trace_fn trace, void *trace_ud,
@@ -803,9 +983,9 @@ tsq_status tsq_node_eval_condition(const tsq_node *n, tsq_env *env, int *result,
         if (cc->state == CC_PROG && !cc->cond) tsq_cond_from_xml(n->ctx, tsq_cond_elem(n), &cc->cond, NULL);
         *result = 1;
         st = cc->state == CC_PROG && cc->cond ? tsq_cond_eval(cc->cond, env, result, trace, trace_ud, err)
-                                              : tsq_node_eval_fast(n, env, result, err, NULL);
+                                              : tsq_node_eval_fast(n, env, result, err, NULL, NULL);
     } else {
-        st = tsq_node_eval_fast(n, env, result, err, NULL);
+        st = tsq_node_eval_fast(n, env, result, err, NULL, NULL);
     }
     if (st) {
         *result = 0;

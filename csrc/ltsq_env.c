@@ -271,6 +271,7 @@ envbox *ltsqi_newenvbox(lua_State *L, const tsq_env *from, int prov) {
         p.wmi = prov_wmi, p.file = prov_file, p.folder = prov_folder;
         p.registry = prov_registry, p.software = prov_software, p.ud = b;
         tsq_env_set_provider(b->env, &p);
+        tsq_env_set_fact_cache(b->env, 1); /* a call into Lua costs more than a look-up */
     }
     return b;
 }

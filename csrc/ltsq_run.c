@@ -8,15 +8,16 @@
  * read (plan[i], ipairs(plan), #plan): a plan of 100,000 steps costs what the core's walk
  * costs, not 100,000 tables. Each entry's step is retained for the plan's lifetime. */
 typedef struct plan_entry {
-    tsq_node *step;
     uint32_t reason; /* offset + 1 into the reasons buffer; 0: no reason */
     uint8_t state;
 } plan_entry;
 
 typedef struct planbox {
     tsq_ctx *ctx;
+    tsq_node **steps; /* retained together when the plan is complete */
     plan_entry *e;
     size_t n, cap;
+    int retained;
     tsq_buf reasons;  /* NUL-separated; consecutive equal reasons are stored once */
     uint32_t last;    /* offset + 1 of the last reason stored */
     int oom;
@@ -28,13 +29,18 @@ static void plan_cb(void *ud, const tsq_plan_entry *pe) {
     if (p->n == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 256;
         plan_entry *ne = tsq_malloc(p->ctx, nc * sizeof *ne);
-        if (!ne) {
+        tsq_node **ns = tsq_malloc(p->ctx, nc * sizeof *ns);
+        if (!ne || !ns) {
+            tsq_free(p->ctx, ne, nc * sizeof *ne);
+            tsq_free(p->ctx, ns, nc * sizeof *ns);
             p->oom = 1;
             return;
         }
-        if (p->n) memcpy(ne, p->e, p->n * sizeof *ne);
+        if (p->n) memcpy(ne, p->e, p->n * sizeof *ne), memcpy(ns, p->steps, p->n * sizeof *ns);
         tsq_free(p->ctx, p->e, p->cap * sizeof *ne);
+        tsq_free(p->ctx, p->steps, p->cap * sizeof *ns);
         p->e = ne;
+        p->steps = ns;
         p->cap = nc;
     }
     uint32_t r = 0;
@@ -51,18 +57,20 @@ static void plan_cb(void *ud, const tsq_plan_entry *pe) {
             p->last = r;
         }
     }
-    tsq_node_retain((tsq_node *)pe->step);
-    p->e[p->n++] = (plan_entry){(tsq_node *)pe->step, r, (uint8_t)pe->state};
+    p->steps[p->n] = (tsq_node *)pe->step;
+    p->e[p->n++] = (plan_entry){r, (uint8_t)pe->state};
 }
 
 static int plan_gc(lua_State *L) {
     planbox *p = lua_touserdata(L, 1);
     if (!p || !p->ctx) return 0;
-    for (size_t i = 0; i < p->n; i++) tsq_node_release(p->e[i].step);
+    if (p->retained) tsq_node_release_all(p->steps, p->n);
     tsq_free(p->ctx, p->e, p->cap * sizeof *p->e);
+    tsq_free(p->ctx, p->steps, p->cap * sizeof *p->steps);
     tsq_buf_free(&p->reasons);
     p->ctx = NULL;
     p->e = NULL;
+    p->steps = NULL;
     p->n = p->cap = 0;
     return 0;
 }
@@ -86,7 +94,7 @@ static int plan_index(lua_State *L) {
     lua_pop(L, 1);
     const plan_entry *e = &p->e[i - 1];
     lua_createtable(L, 0, 3);
-    ltsq_pushnode(L, e->step);
+    ltsq_pushnode(L, p->steps[i - 1]);
     lua_setfield(L, -2, "step");
     lua_pushstring(L, tsq_plan_state_name((tsq_plan_state)e->state));
     lua_setfield(L, -2, "state");
@@ -158,6 +166,9 @@ int ltsqi_step_plan(lua_State *L) {
         return ltsqi_fail_error(L, &err);
     }
     if (p->oom) return luaL_error(L, "out of memory");
+    /* the plan keeps its steps (a step removed from the tree later is still there to read) */
+    tsq_node_retain_all(p->steps, p->n);
+    p->retained = 1;
     ltsqi_gc_pace(L);
     return 1;
 }

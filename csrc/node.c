@@ -115,6 +115,48 @@ void tsq_node_release(tsq_node *n) {
     if (--r->tree_refs == 0) tsq_node_destroy(r);
 }
 
+void tsq_node_retain_all(tsq_node *const *nodes, size_t count) {
+    const tsq_node *parent = NULL;
+    tsq_node *root = NULL;
+    for (size_t i = 0; i < count; i++) {
+        tsq_node *n = nodes[i];
+        if (!n) continue;
+        if (!n->parent || n->parent != parent) {
+            parent = n->parent;
+            root = tsq_node_root(n);
+        }
+        n->refs++;
+        root->tree_refs++;
+    }
+}
+
+/* Every node's count drops first; a root's tree_refs by the number of its nodes in a run,
+ * so that a tree is destroyed only when no later node of the list can be in it (each of
+ * those still counts in its root's tree_refs). */
+void tsq_node_release_all(tsq_node *const *nodes, size_t count) {
+    const tsq_node *parent = NULL;
+    tsq_node *root = NULL;
+    uint32_t pending = 0;
+    for (size_t i = 0; i <= count; i++) {
+        tsq_node *n = i < count ? nodes[i] : NULL;
+        if (i < count && !n) continue;
+        tsq_node *r = root;
+        if (n && (!n->parent || n->parent != parent)) {
+            parent = n->parent;
+            r = tsq_node_root(n);
+        }
+        if (pending && (!n || r != root)) {
+            root->tree_refs -= pending;
+            pending = 0;
+            if (root->tree_refs == 0) tsq_node_destroy(root);
+        }
+        if (!n) break;
+        root = r;
+        n->refs--;
+        pending++;
+    }
+}
+
 uint32_t tsq_subtree_refs(const tsq_node *n) {
     uint32_t s = n->refs;
     for (const tsq_node *c = tsq_tree_next(n, NULL); c; c = tsq_tree_next(n, c)) s += c->refs;

@@ -34,6 +34,9 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
     tsq_buf why, scratch;
     tsq_buf_init(&why, seq->ctx);
     tsq_buf_init(&scratch, seq->ctx);
+    tsq_memo memo; /* the environment is static here: each fact can be asked once */
+    tsq_memo_init(&memo, seq->ctx);
+    int cache = tsq_env_fact_cache(env);
     const tsq_node *n = tsq_node_walk(seq, NULL);
     while (n) {
         tsq_plan_state s;
@@ -43,10 +46,11 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
             s = TSQ_PLAN_DISABLED;
             reason = "disabled";
         } else {
-            tsq_status st = tsq_node_eval_fast(n, env, &r, &e, &scratch);
+            tsq_status st = tsq_node_eval_fast(n, env, &r, &e, &scratch, cache ? &memo : NULL);
             if (st == TSQ_ENOMEM) {
                 tsq_buf_free(&why);
                 tsq_buf_free(&scratch);
+                tsq_memo_free(&memo);
                 return tsq_err(err, TSQ_ENOMEM, "out of memory");
             }
             if (st) {
@@ -74,6 +78,7 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
         if (why.failed) {
             tsq_buf_free(&why);
             tsq_buf_free(&scratch);
+            tsq_memo_free(&memo);
             return tsq_err(err, TSQ_ENOMEM, "out of memory");
         }
         const tsq_node *last = n;
@@ -85,5 +90,6 @@ tsq_status tsq_plan(const tsq_node *seq, tsq_env *env, tsq_plan_fn fn, void *ud,
     }
     tsq_buf_free(&why);
     tsq_buf_free(&scratch);
+    tsq_memo_free(&memo);
     return TSQ_OK;
 }

@@ -118,7 +118,7 @@ TSQ_API void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out);
 TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, tsq_error *err);
 
 /* Memory from and back to the context; `size` must be the size allocated. Blocks up to
- * 256 bytes are kept on the context's free lists for reuse (and go back to its allocator
+ * 512 bytes are kept on the context's free lists for reuse (and go back to its allocator
  * with the context), larger ones come from and go back to the allocator directly.
  * tsq_malloc returns NULL when out of memory. */
 TSQ_API void *tsq_malloc(tsq_ctx *ctx, size_t size);
@@ -169,6 +169,11 @@ TSQ_API tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *na
  * a move, it keeps the node's new tree alive. */
 TSQ_API void tsq_node_retain(tsq_node *n);
 TSQ_API void tsq_node_release(tsq_node *n);
+/* tsq_node_retain (tsq_node_release) on each of nodes[0..count), NULLs skipped: the same
+ * counts, with one walk to the root per run of nodes that share a parent (a plan or a
+ * search holding thousands of steps). */
+TSQ_API void tsq_node_retain_all(tsq_node *const *nodes, size_t count);
+TSQ_API void tsq_node_release_all(tsq_node *const *nodes, size_t count);
 
 TSQ_API tsq_ctx *tsq_node_ctx(const tsq_node *n);
 TSQ_API tsq_kind tsq_node_kind(const tsq_node *n);
@@ -453,6 +458,11 @@ TSQ_API void tsq_env_free(tsq_env *env);
 TSQ_API tsq_env *tsq_env_clone(const tsq_env *env);
 /* Copies *p (NULL: no provider). p->ud must stay valid while env or a clone of it is used. */
 TSQ_API void tsq_env_set_provider(tsq_env *env, const tsq_provider *p);
+/* With on, a plan (tsq_plan) asks the provider once for each distinct fact and reads the
+ * answer again for every other operand that needs it: for providers whose answers cost
+ * more than a look-up (a script, a query over the network). Off by default, and never
+ * used by tsq_run_sequence, whose steps change the machine. Kept by tsq_env_clone. */
+TSQ_API void tsq_env_set_fact_cache(tsq_env *env, int on);
 /* TSQ_EINVAL for a NULL or empty name, TSQ_ENOMEM; a NULL or "" value deletes the variable. */
 TSQ_API tsq_status tsq_env_set(tsq_env *env, const char *name, const char *value);
 /* NULL when undefined; valid until the variable is set again or deleted. */

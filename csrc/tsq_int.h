@@ -39,7 +39,7 @@ struct tsq_ctx {
     const char *atom[A_COUNT];
     tsq_node *free_nodes; /* node structs ready for use (linked through next) */
     struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */
-    void *small_free[16];   /* tsq_small_alloc: free blocks of 16, 32, ... 256 bytes */
+    void *small_free[32];   /* tsq_small_alloc: free blocks of 16, 32, ... 512 bytes */
     struct tsq_slab *small_chunks; /* the blocks small ones are cut from */
     char *small_at;         /* the unused end of the newest chunk */
     size_t small_left;
@@ -49,7 +49,7 @@ struct tsq_ctx {
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
-/* Blocks of at most 256 bytes from per-context free lists (freed with the exact size
+/* Blocks of at most 512 bytes from per-context free lists (freed with the exact size
  * they were allocated with); larger ones from the context's allocator. The blocks of a
  * freed document are reused by the next; the memory goes back with the context. */
 void *tsq_small_alloc(tsq_ctx *ctx, size_t size);
@@ -85,10 +85,13 @@ typedef struct tsq_src {
     char *bytes;   /* the document text; owned */
     size_t len;
     size_t refs;   /* nodes using it + holders */
+    int mapped;    /* bytes is a private mapping of the file (tsq_load), else from tsq_malloc */
     tsq_chunk *chunks; /* arena */
 } tsq_src;
 
 tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len); /* takes bytes */
+/* Frees document bytes: unmapped when mapped, else back to tsq_free (len + 1 bytes). */
+void tsq_bytes_free(tsq_ctx *ctx, char *bytes, size_t len, int mapped);
 void tsq_src_ref(tsq_src *s);
 void tsq_src_unref(tsq_src *s);
 void tsq_src_unref_n(tsq_src *s, size_t n); /* n releases at once; s may be NULL */
@@ -131,7 +134,8 @@ enum {
     F_CDATA_TEXT = 1 << 8, /* leaf text came from a CDATA section */
     F_CMD_STALE = 1 << 9,  /* action: properties changed, <action> must be regenerated */
     F_SRC_EMPTY = 1 << 10, /* the source wrote it <x/> (F_EMPTY_TAG says how to write it now) */
-    F_VALUES_OWNED = 1 << 11 /* some attribute value may be allocated separately */
+    F_VALUES_OWNED = 1 << 11, /* some attribute value may be allocated separately */
+    F_COND = 1 << 12          /* a step that may have a <condition> child (none without it) */
 };
 
 struct tsq_doc;

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 static void xml_init(void) { xmlInitParser(); }
@@ -371,10 +373,12 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     n->s0 = s0;
     n->s1 = s1;
     if (empty) n->flags |= F_EMPTY_TAG | F_SRC_EMPTY;
-    if (r->cur)
+    if (r->cur) {
         tsq_node_link(r->cur, NULL, n);
-    else
+        if (name == r->ctx->atom[A_condition]) r->cur->flags |= F_COND;
+    } else {
         r->root = n;
+    }
     r->cur = n;
     r->text_start = s1;
     return;
@@ -502,16 +506,17 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
 /* ------------------------------------------------------------------ parsing one text */
 
 /* Parses bytes (taken over by the source) into a tree; *root on success. */
-static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, const char *name,
+static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, int mapped, const char *name,
                               tsq_src **srcout, tsq_node **root, tsq_error *err) {
     tsq_xml_init();
     *root = NULL;
     *srcout = NULL;
     tsq_src *src = tsq_src_new(ctx, bytes, len);
     if (!src) {
-        tsq_free(ctx, bytes, len + 1);
+        tsq_bytes_free(ctx, bytes, len, mapped);
         return tsq_err(err, TSQ_ENOMEM, "out of memory");
     }
+    src->mapped = mapped;
     char why[160];
     if (len == 0) {
         tsq_src_unref(src);
@@ -649,10 +654,11 @@ static tsq_status wrap_error(tsq_error *err, const tsq_node *at, const tsq_src *
 }
 
 /* Parses `copy` (len + 1 bytes from the context's allocator; taken over). */
-static tsq_status parse_owned(tsq_ctx *ctx, char *copy, size_t len, const char *name, tsq_node **out, tsq_error *err) {
+static tsq_status parse_owned(tsq_ctx *ctx, char *copy, size_t len, int mapped, const char *name, tsq_node **out,
+                              tsq_error *err) {
     tsq_src *src;
     tsq_node *root;
-    tsq_status st = parse_bytes(ctx, copy, len, name, &src, &root, err);
+    tsq_status st = parse_bytes(ctx, copy, len, mapped, name, &src, &root, err);
     if (st) return st;
     tsq_doc *d = tsq_doc_new(ctx);
     if (!d) {
@@ -697,7 +703,7 @@ static tsq_status parse_owned(tsq_ctx *ctx, char *copy, size_t len, const char *
         icopy[tl] = '\0';
         tsq_src *isrc;
         tsq_node *iroot;
-        if ((st = parse_bytes(ctx, icopy, tl, inner_name, &isrc, &iroot, err))) {
+        if ((st = parse_bytes(ctx, icopy, tl, 0, inner_name, &isrc, &iroot, err))) {
             if (err) {
                 char m[sizeof err->message + 32];
                 snprintf(m, sizeof m, "in the Sequence property: %s", err->message);
@@ -756,7 +762,7 @@ tsq_status tsq_parse(tsq_ctx *ctx, const char *data, size_t len, const char *nam
     if (!copy) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     memcpy(copy, data, len);
     copy[len] = '\0';
-    return parse_owned(ctx, copy, len, name, out, err);
+    return parse_owned(ctx, copy, len, 0, name, out, err);
 }
 
 tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *err) {
@@ -779,21 +785,41 @@ tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *e
                        (unsigned long long)ctx->limits.max_document);
     }
     size_t len = (size_t)stt.st_size;
-    char *bytes = tsq_malloc(ctx, len + 1);
-    if (!bytes) {
-        fclose(f);
-        return tsq_err(err, TSQ_ENOMEM, "out of memory");
+    /* A file is mapped (private, copy-on-write) rather than read: no copy through the
+     * kernel and no zeroed pages of our own, and its pages stay in the page cache. The
+     * bytes after the end up to the page boundary read as zeros, which gives the NUL the
+     * reader expects; a file that ends on a page boundary is read instead. A file must
+     * not be truncated by another program while it is loaded (as with git's mappings). */
+    long page = sysconf(_SC_PAGESIZE);
+    int mapped = 0;
+    char *bytes = NULL;
+    if (len > 0 && page > 0 && len % (size_t)page != 0) {
+        void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fileno(f), 0);
+        if (m != MAP_FAILED) {
+            bytes = m;
+            mapped = 1;
+#ifdef MADV_SEQUENTIAL
+            madvise(m, len, MADV_SEQUENTIAL);
+#endif
+        }
     }
-    size_t got = len ? fread(bytes, 1, len, f) : 0;
-    int ioerr = ferror(f);
+    if (!mapped) {
+        if (!(bytes = tsq_malloc(ctx, len + 1))) {
+            fclose(f);
+            return tsq_err(err, TSQ_ENOMEM, "out of memory");
+        }
+        size_t got = len ? fread(bytes, 1, len, f) : 0;
+        int ioerr = ferror(f);
+        if (got != len || ioerr) {
+            fclose(f);
+            tsq_free(ctx, bytes, len + 1);
+            return tsq_err(err, TSQ_EIO, "read error");
+        }
+        bytes[len] = '\0';
+    }
     fclose(f);
-    if (got != len || ioerr) {
-        tsq_free(ctx, bytes, len + 1);
-        return tsq_err(err, TSQ_EIO, "read error");
-    }
-    bytes[len] = '\0';
     /* parse without another copy: tsq_parse copies, so inline its work here */
-    tsq_status st = parse_owned(ctx, bytes, len, path, out, err);
+    tsq_status st = parse_owned(ctx, bytes, len, mapped, path, out, err);
     if (st == TSQ_OK) {
         tsq_doc *d = (*out)->doc;
         d->path = tsq_strndup(ctx, path, strlen(path));

@@ -70,4 +70,23 @@ describe("a plan", function()
     assert.equals("s5000", plan[5001].step.Name)
     assert.equals("run", plan[5001].state)
   end)
+
+  it("asks a Lua provider once per distinct fact in a plan, and again in the next plan", function()
+    local asked = {}
+    local fenv = ts.environment {
+      wmi = function(_, q) asked[q] = (asked[q] or 0) + 1; return q:find("Battery", 1, true) and 1 or 0 end,
+    }
+    local laptop = ts.condition 'wmi "SELECT * FROM Win32_Battery"'
+    local fan = ts.condition 'wmi "SELECT * FROM Win32_Fan"'
+    local seq = ts.sequence "facts" {}
+    for i = 1, 6 do
+      seq:add(ts.RunCommandLine { Name = "s" .. i, CommandLine = "x", Condition = i % 3 == 0 and fan or laptop })
+    end
+    local plan = seq:plan(fenv)
+    assert.same({ ["SELECT * FROM Win32_Battery"] = 1, ["SELECT * FROM Win32_Fan"] = 1 }, asked)
+    assert.equals("run", plan[2].state)
+    assert.equals("skip_condition", plan[3].state)
+    seq:plan(fenv)
+    assert.same({ ["SELECT * FROM Win32_Battery"] = 2, ["SELECT * FROM Win32_Fan"] = 2 }, asked)
+  end)
 end)

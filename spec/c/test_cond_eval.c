@@ -553,8 +553,134 @@ static void test_plan(void) {
     tsq_node_release(seq);
 }
 
+/* A provider that counts its calls and answers from a buffer it overwrites each time. */
+typedef struct counter {
+    int wmi, file, registry, software;
+    char buf[64];
+} counter;
+
+static tsq_status c_wmi(void *ud, const char *ns, const char *q, long *rows) {
+    counter *c = ud;
+    (void)ns;
+    c->wmi++;
+    *rows = strstr(q, "Battery") ? 1 : 0;
+    return TSQ_OK;
+}
+
+static tsq_status c_file(void *ud, const char *path, tsq_file_fact *f) {
+    counter *c = ud;
+    c->file++;
+    if (strstr(path, "missing")) return TSQ_EFACT;
+    snprintf(c->buf, sizeof c->buf, "10.0.%d", c->file); /* the first answer: 10.0.1 */
+    f->exists = 1;
+    f->version = c->buf;
+    return TSQ_OK;
+}
+
+static tsq_status c_registry(void *ud, const char *key, const char *value, tsq_reg_fact *f) {
+    counter *c = ud;
+    (void)key, (void)value;
+    c->registry++;
+    snprintf(c->buf, sizeof c->buf, "%d", c->registry);
+    f->exists = 1, f->type = "REG_SZ", f->data = c->buf;
+    return TSQ_OK;
+}
+
+static tsq_status c_software(void *ud, const char *code, int up, int *installed, const char **version) {
+    counter *c = ud;
+    (void)code, (void)up;
+    c->software++;
+    *installed = 1, *version = "1.0";
+    return TSQ_OK;
+}
+
+#define WMI_STEP(n, q)                                                                                        \
+    "<step type=\"X\" name=\"" n "\"><condition><expression type=\"SMS_TaskSequence_WMIConditionExpression\">" \
+    "<variable name=\"Query\">" q "</variable></expression></condition></step>"
+#define FILE_STEP(n, path, ver)                                                                              \
+    "<step type=\"X\" name=\"" n "\"><condition><expression type=\"SMS_TaskSequence_FileConditionExpression\">" \
+    "<variable name=\"Path\">" path "</variable><variable name=\"Version\">" ver "</variable>"                \
+    "<variable name=\"VersionOperator\">equals</variable></expression></condition></step>"
+#define REG_STEP(n)                                                                                          \
+    "<step type=\"X\" name=\"" n "\"><condition><expression type=\"SMS_TaskSequence_RegistryConditionExpression\">" \
+    "<variable name=\"KeyPath\">HKLM\\K</variable><variable name=\"Value\">V</variable>"                      \
+    "<variable name=\"Operator\">equals</variable><variable name=\"Type\">REG_SZ</variable>"                  \
+    "<variable name=\"Data\">1</variable></expression></condition></step>"
+#define SW_STEP(n)                                                                                           \
+    "<step type=\"X\" name=\"" n "\"><condition><expression type=\"SMS_TaskSequence_SoftwareConditionExpression\">" \
+    "<variable name=\"Operator\">AnyVersion</variable><variable name=\"ProductCode\">{P}</variable>"           \
+    "</expression></condition></step>"
+
+static void test_fact_cache(void) {
+    const char *doc = "<sequence version=\"3.10\">" WMI_STEP("W1", "SELECT * FROM Win32_Battery")
+        WMI_STEP("W2", "SELECT * FROM Win32_Battery") WMI_STEP("W3", "SELECT * FROM Win32_Fan")
+        FILE_STEP("F1", "C:\\a.exe", "10.0.1") FILE_STEP("F2", "C:\\a.exe", "10.0.1") FILE_STEP("F3", "C:\\missing", "1")
+        FILE_STEP("F4", "C:\\missing", "1") REG_STEP("R1") REG_STEP("R2") SW_STEP("S1") SW_STEP("S2") "</sequence>";
+    const char *expect = "W1 run\nW2 run\nW3 skip_condition: condition is false\nF1 run\nF2 run\n"
+                         "F3 error: file C:\\missing is not described\nF4 error: file C:\\missing is not described\n"
+                         "R1 run\nR2 run\nS1 run\nS2 run\n";
+    tsq_node *seq = NULL;
+    CHECK(tsq_parse(ctx, doc, strlen(doc), "facts.xml", &seq, NULL) == TSQ_OK);
+    counter c;
+    memset(&c, 0, sizeof c);
+    tsq_provider p = {c_wmi, c_file, c_file, c_registry, c_software, &c};
+    tsq_env *env = tsq_env_new(ctx);
+    tsq_env_set_provider(env, &p);
+
+    CASE("fact cache on: a plan asks each distinct fact once, answers kept past the next call");
+    tsq_env_set_fact_cache(env, 1);
+    plan_log[0] = '\0';
+    CHECK(tsq_plan(seq, env, on_plan, NULL, NULL) == TSQ_OK);
+    CHECK_STR(plan_log, expect);
+    CHECK(c.wmi == 2 && c.file == 2 && c.registry == 1 && c.software == 1);
+    tsq_env *copy = tsq_env_clone(env); /* kept by a clone */
+    memset(&c, 0, sizeof c);
+    CHECK(tsq_plan(seq, copy, on_plan, NULL, NULL) == TSQ_OK); /* a new plan asks again */
+    CHECK(c.wmi == 2 && c.file == 2 && c.registry == 1 && c.software == 1);
+    tsq_env_free(copy);
+
+    CASE("fact cache off (the default): every operand asks");
+    tsq_env_set_fact_cache(env, 0);
+    memset(&c, 0, sizeof c);
+    plan_log[0] = '\0';
+    CHECK(tsq_plan(seq, env, on_plan, NULL, NULL) == TSQ_OK);
+    CHECK(c.wmi == 3 && c.file == 4 && c.registry == 2 && c.software == 2);
+    /* F2's version is now "10.0.2": the provider answers differently the second time */
+    CHECK(strstr(plan_log, "F2 skip_condition") != NULL);
+    tsq_env_free(env);
+    tsq_node_release(seq);
+}
+
+static void test_condition_added(void) {
+    CASE("a condition given to a read step that had none is evaluated, and removing it too");
+    const char *doc = "<sequence version=\"3.10\"><step type=\"X\" name=\"A\"><action>x</action></step></sequence>";
+    tsq_node *seq = NULL;
+    CHECK(tsq_parse(ctx, doc, strlen(doc), "add.xml", &seq, NULL) == TSQ_OK);
+    tsq_node *a = tsq_node_first(seq);
+    tsq_env *env = tsq_env_new(ctx);
+    int r = 0;
+    CHECK(!tsq_node_has_condition(a));
+    CHECK(tsq_node_eval_condition(a, env, &r, NULL, NULL, NULL) == TSQ_OK && r == 1);
+    tsq_cond *c = NULL;
+    CHECK(tsq_cond_parse(ctx, "Role equals \"Client\"", &c, NULL) == TSQ_OK);
+    CHECK(tsq_node_set_condition(a, c, NULL) == TSQ_OK);
+    CHECK(tsq_node_has_condition(a));
+    CHECK(tsq_node_eval_condition(a, env, &r, NULL, NULL, NULL) == TSQ_OK && r == 0);
+    tsq_node *copy = tsq_node_clone(seq);
+    CHECK(tsq_node_eval_condition(tsq_node_first(copy), env, &r, NULL, NULL, NULL) == TSQ_OK && r == 0);
+    CHECK(tsq_node_set_condition(a, NULL, NULL) == TSQ_OK);
+    CHECK(!tsq_node_has_condition(a));
+    CHECK(tsq_node_eval_condition(a, env, &r, NULL, NULL, NULL) == TSQ_OK && r == 1);
+    tsq_cond_free(c);
+    tsq_node_release(copy);
+    tsq_env_free(env);
+    tsq_node_release(seq);
+}
+
 int main(void) {
     ctx = tsq_ctx_new(NULL, NULL);
+    test_fact_cache();
+    test_condition_added();
     test_table();
     test_messages();
     test_trace();

@@ -2,6 +2,8 @@
 #include "harness.h"
 #include "tsq.h"
 
+#include <unistd.h>
+
 static tsq_node *parse(tsq_ctx *ctx, const char *xml) {
     tsq_node *s = NULL;
     tsq_error err;
@@ -458,6 +460,71 @@ static void test_lazy_command(tsq_ctx *ctx) {
     tsq_node_release(seq);
 }
 
+static void test_retain_all(tsq_ctx *ctx) {
+    CASE("retain_all and release_all count as one retain and release per node");
+    tsq_node *seq = parse(ctx, "<sequence><group name=\"G\"><step type=\"X\" name=\"A\"/><step type=\"X\" name=\"B\"/></group>"
+                               "<step type=\"X\" name=\"C\"/></sequence>");
+    CHECK(seq != NULL);
+    if (!seq) return;
+    tsq_node *g = tsq_node_first(seq), *a = tsq_node_first(g), *b = tsq_node_next(a), *c = tsq_node_next(g);
+    tsq_node *list[] = {g, a, NULL, b, c};
+    tsq_node_retain_all(list, 5);
+    tsq_node_release(seq); /* the steps in the list keep the tree */
+    CHECK_STR(tsq_node_name(b), "B");
+    tsq_node *moved = tsq_node_remove(a); /* A becomes a tree of its own, still counted */
+    CHECK(moved == a && tsq_node_parent(a) == NULL);
+    tsq_node_release(a); /* the reference tsq_node_remove returned */
+    CHECK_STR(tsq_node_name(a), "A");
+    tsq_node_release_all(list, 5); /* frees both trees, A's and the sequence */
+    meter m = {0, 0, 0, 0};
+    tsq_ctx *c2 = tsq_ctx_new(meter_alloc, &m);
+    tsq_node *s2 = tsq_sequence_new(c2), *x = tsq_group_new(c2, "X"), *y = tsq_group_new(c2, "Y");
+    tsq_node_insert(s2, (size_t)-1, x, NULL);
+    tsq_node_insert(x, (size_t)-1, y, NULL);
+    tsq_node_release(x);
+    tsq_node_release(y);
+    tsq_node *l2[] = {y, x, y};
+    tsq_node_retain_all(l2, 3);
+    tsq_node_release(s2);
+    tsq_node_release_all(l2, 2); /* y and x: y's second retain still holds the tree */
+    CHECK_STR(tsq_node_name(y), "Y");
+    CHECK_STR(tsq_node_name(tsq_node_parent(y)), "X");
+    tsq_node_release_all(l2 + 2, 1);
+    tsq_ctx_free(c2);
+    CHECK(m.live == 0 && m.mismatches == 0);
+}
+
+static void test_load_sizes(tsq_ctx *ctx) {
+    CASE("files are read whether or not they end on a page boundary (mapped or read)");
+    long page = 4096;
+    for (int k = 0; k < 3; k++) {
+        size_t want = k == 0 ? (size_t)page : k == 1 ? (size_t)page - 1 : (size_t)page * 3 + 17;
+        char path[] = "/tmp/tsq-load-XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd < 0) return;
+        const char *head = "<sequence version=\"3.10\"><step type=\"X\" name=\"A\"/><!--";
+        const char *tail = "--></sequence>";
+        size_t hl = strlen(head), tl = strlen(tail);
+        char *buf = malloc(want);
+        memcpy(buf, head, hl);
+        memset(buf + hl, 'x', want - hl - tl);
+        memcpy(buf + want - tl, tail, tl);
+        CHECK(write(fd, buf, want) == (ssize_t)want);
+        close(fd);
+        tsq_node *seq = NULL;
+        CHECK(tsq_load(ctx, path, &seq, NULL) == TSQ_OK);
+        tsq_buf b;
+        tsq_buf_init(&b, ctx);
+        CHECK(seq && tsq_write(seq, &b, NULL) == TSQ_OK && b.len == want && memcmp(b.data, buf, want) == 0);
+        CHECK(seq && tsq_node_count(seq) == 1);
+        tsq_buf_free(&b);
+        tsq_node_release(seq);
+        unlink(path);
+        free(buf);
+    }
+}
+
 int main(void) {
     tsq_ctx *ctx = tsq_ctx_new(NULL, NULL);
     test_version();
@@ -467,6 +534,8 @@ int main(void) {
     test_lossless(ctx);
     test_corpus(ctx);
     test_lazy_command(ctx);
+    test_retain_all(ctx);
+    test_load_sizes(ctx);
     tsq_ctx_free(ctx);
     test_memory();
     DONE();
