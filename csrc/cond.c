@@ -115,7 +115,9 @@ tsq_cls_id tsq_cls_of(const char *cls) {
     size_t pl = sizeof prefix - 1;
     if (strncmp(cls, prefix, pl) != 0) return CLS_OTHER;
     for (size_t i = 0; i < NCLASSES; i++)
-        if (classes[i].full[pl] == cls[pl] && strcmp(classes[i].full + pl, cls + pl) == 0) return classes[i].id;
+        if (classes[i].full[pl] == cls[pl] && classes[i].full[pl + 1] == cls[pl + 1] &&
+            strcmp(classes[i].full + pl, cls + pl) == 0)
+            return classes[i].id;
     return CLS_OTHER;
 }
 

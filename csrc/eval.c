@@ -200,13 +200,23 @@ static void time_key(const char *s, char out[15]) {
 static const char *const op_names[] = {"exists", "notExists", "equals", "notEquals", "less", "lessEqual",
                                        "greater", "greaterEqual", "like", "notLike"};
 
+/* The operator's kind, by its first letter and length, then one comparison. */
 static int cmp_kind(const char *s) {
     if (!s) return K_NONE;
-    int c0 = fold((unsigned char)s[0]);
-    for (int i = 0; i < 10; i++)
-        if (fold((unsigned char)op_names[i][0]) == c0 && tsq_ascii_casecmp(s, op_names[i]) == 0) return i;
-    if (tsq_ascii_casecmp(s, "nonExists") == 0) return K_NOTEXISTS; /* the SDK's registry spelling */
-    return K_NONE;
+    size_t n = strlen(s);
+    int k = K_NONE;
+    switch (fold((unsigned char)s[0])) {
+    case 'e': k = n == 6 && fold((unsigned char)s[1]) == 'q' ? K_EQ : K_EXISTS; break;
+    case 'n':
+        if (n == 7) k = K_NOTLIKE;
+        else if (n == 9 && fold((unsigned char)s[2]) == 't') k = fold((unsigned char)s[4]) == 'q' ? K_NE : K_NOTEXISTS;
+        else if (n == 9 && tsq_ascii_casecmp(s, "nonExists") == 0) return K_NOTEXISTS; /* the SDK's registry spelling */
+        break;
+    case 'l': k = n == 4 ? (fold((unsigned char)s[1]) == 'e' ? K_LT : K_LIKE) : K_LE; break;
+    case 'g': k = n == 7 ? K_GT : K_GE; break;
+    default: return K_NONE;
+    }
+    return k != K_NONE && tsq_ascii_casecmp(s, op_names[k]) == 0 ? k : K_NONE;
 }
 
 const char *tsq_cond_operator(const char *op) {
@@ -217,7 +227,46 @@ const char *tsq_cond_operator(const char *op) {
 
 /* ------------------------------------------------------------------ compiling */
 
-typedef const char *(*getv_fn)(const void *src, const char *name, uint32_t *len);
+/* The named values of an expression a leaf can use, read once into an array by name. */
+enum {
+    F_OPERATOR, F_VARIABLE, F_VALUE, F_NAMESPACE, F_QUERY, F_PATH, F_VERSION, F_VERSIONOPERATOR,
+    F_DATETIME, F_DATETIMEOPERATOR, F_KEYPATH, F_TYPE, F_DATA, F_PRODUCTCODE, F_UPGRADECODE,
+    F_ARCHITECTURE, NFIELDS
+};
+static const char *const field_names[NFIELDS] = {
+    "Operator", "Variable", "Value", "Namespace", "Query", "Path", "Version", "VersionOperator",
+    "DateTime", "DateTimeOperator", "KeyPath", "Type", "Data", "ProductCode", "UpgradeCode", "Architecture",
+};
+
+/* The field of a value name (case as written), or -1: by length and first letter. */
+static int field_id(const char *s, size_t n) {
+    int f = -1;
+    switch (n) {
+    case 4: f = s[0] == 'P' ? F_PATH : s[0] == 'T' ? F_TYPE : F_DATA; break;
+    case 5: f = s[0] == 'V' ? F_VALUE : F_QUERY; break;
+    case 7: f = s[0] == 'V' ? F_VERSION : F_KEYPATH; break;
+    case 8: f = s[0] == 'O' ? F_OPERATOR : s[0] == 'V' ? F_VARIABLE : F_DATETIME; break;
+    case 9: f = F_NAMESPACE; break;
+    case 11: f = s[0] == 'P' ? F_PRODUCTCODE : F_UPGRADECODE; break;
+    case 12: f = F_ARCHITECTURE; break;
+    case 15: f = F_VERSIONOPERATOR; break;
+    case 16: f = F_DATETIMEOPERATOR; break;
+    default: return -1;
+    }
+    return memcmp(s, field_names[f], n) == 0 ? f : -1;
+}
+
+typedef struct leafvals {
+    sv f[NFIELDS]; /* .s NULL: not given */
+} leafvals;
+
+/* Records name = value unless the name was given before (the first one counts). */
+static void leafvals_put(leafvals *v, const char *name, size_t nlen, const char *val, size_t vlen) {
+    int f = field_id(name, nlen);
+    if (f < 0 || v->f[f].s) return;
+    v->f[f].s = val;
+    v->f[f].len = (uint32_t)vlen;
+}
 
 typedef struct comp {
     cop *ops;
@@ -246,24 +295,19 @@ static cop *emit(comp *k) {
     return o;
 }
 
-static sv get(getv_fn g, const void *src, const char *name) {
-    sv r;
-    r.s = g(src, name, &r.len);
-    return r;
-}
 
 static tsq_status bad_op(comp *k, const char *cls, sv op) {
     return tsq_err(k->err, TSQ_EINVAL, "unknown operator '%s' in a %s condition", op.s ? op.s : "", cls);
 }
 
-static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, const void *src, int ignore) {
+static tsq_status compile_leaf(comp *k, cop *o, const char *cls, const leafvals *v, int ignore) {
     tsq_cls_id id = tsq_cls_of(cls);
-    sv op = get(g, src, "Operator");
+    sv op = v->f[F_OPERATOR];
     switch (id) {
     case CLS_VARIABLE:
         o->kind = O_VAR;
-        o->a = get(g, src, "Variable");
-        o->b = get(g, src, "Value");
+        o->a = v->f[F_VARIABLE];
+        o->b = v->f[F_VALUE];
         if (!o->a.s || !o->a.len) return tsq_err(k->err, TSQ_EINVAL, "a variable condition without a variable name");
         o->hash = tsq_name_hash(o->a.s, o->a.len);
         if ((o->cmp = (uint8_t)cmp_kind(op.s)) == K_NONE) return bad_op(k, "variable", op);
@@ -272,8 +316,8 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, cons
         return TSQ_OK;
     case CLS_WMI:
         o->kind = O_WMI;
-        o->a = get(g, src, "Namespace");
-        o->b = get(g, src, "Query");
+        o->a = v->f[F_NAMESPACE];
+        o->b = v->f[F_QUERY];
         if (!o->a.s || !o->a.len) o->a.s = "root\\cimv2";
         if (!o->b.s) return tsq_err(k->err, TSQ_EINVAL, "a wmi condition without a query");
         if (ignore) o->flags |= OF_IGNORE;
@@ -281,18 +325,18 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, cons
     case CLS_FILE:
     case CLS_FOLDER: {
         o->kind = id == CLS_FILE ? O_FILE : O_FOLDER;
-        o->a = get(g, src, "Path");
+        o->a = v->f[F_PATH];
         if (!o->a.s) return tsq_err(k->err, TSQ_EINVAL, "a %s condition without a path", id == CLS_FILE ? "file" : "folder");
         o->cmp = o->cmp2 = K_NONE;
-        if (id == CLS_FILE && (o->b = get(g, src, "Version")).s && o->b.len) {
-            sv vop = get(g, src, "VersionOperator");
+        if (id == CLS_FILE && (o->b = v->f[F_VERSION]).s && o->b.len) {
+            sv vop = v->f[F_VERSIONOPERATOR];
             if (!vop.s) vop = op;
             if ((o->cmp = (uint8_t)cmp_kind(vop.s)) < K_EQ || o->cmp > K_GE) return bad_op(k, "file version", vop);
         } else {
             o->b.s = NULL;
         }
-        if ((o->c = get(g, src, "DateTime")).s && o->c.len) {
-            sv dop = get(g, src, "DateTimeOperator");
+        if ((o->c = v->f[F_DATETIME]).s && o->c.len) {
+            sv dop = v->f[F_DATETIMEOPERATOR];
             if ((o->cmp2 = (uint8_t)cmp_kind(dop.s)) < K_EQ || o->cmp2 > K_GE) return bad_op(k, "date and time", dop);
         } else {
             o->c.s = NULL;
@@ -301,10 +345,10 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, cons
     }
     case CLS_REGISTRY:
         o->kind = O_REG;
-        o->a = get(g, src, "KeyPath");
-        o->b = get(g, src, "Value");
-        o->c = get(g, src, "Type");
-        o->d = get(g, src, "Data");
+        o->a = v->f[F_KEYPATH];
+        o->b = v->f[F_VALUE];
+        o->c = v->f[F_TYPE];
+        o->d = v->f[F_DATA];
         if (!o->a.s) return tsq_err(k->err, TSQ_EINVAL, "a registry condition without a key path");
         if (!o->b.s) o->b.s = "";
         if (!o->d.s) o->d.s = "";
@@ -312,14 +356,14 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, cons
         return TSQ_OK;
     case CLS_SOFTWARE: {
         o->kind = O_SW;
-        sv pc = get(g, src, "ProductCode"), uc = get(g, src, "UpgradeCode");
+        sv pc = v->f[F_PRODUCTCODE], uc = v->f[F_UPGRADECODE];
         if (op.s && tsq_ascii_casecmp(op.s, "AnyVersion") == 0) {
             o->flags |= OF_ANY;
             if (uc.s && uc.len) o->a = uc;
             else o->a = pc, o->flags &= (uint8_t)~OF_ANY;
         } else if (op.s && tsq_ascii_casecmp(op.s, "ThisVersion") == 0) {
             o->a = pc;
-            o->b = get(g, src, "Version");
+            o->b = v->f[F_VERSION];
         } else {
             return bad_op(k, "software", op);
         }
@@ -328,8 +372,8 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, cons
     }
     case CLS_OS:
         o->kind = O_OS;
-        o->a = get(g, src, "Architecture");
-        o->b = get(g, src, "Version");
+        o->a = v->f[F_ARCHITECTURE];
+        o->b = v->f[F_VERSION];
         if ((o->cmp = (uint8_t)cmp_kind(op.s)) < K_EQ || o->cmp > K_GE) return bad_op(k, "os", op);
         return TSQ_OK;
     default:
@@ -338,12 +382,6 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, getv_fn g, cons
 }
 
 /* --- from a tsq_cond */
-
-static const char *cond_get(const void *src, const char *name, uint32_t *len) {
-    const tsq_kv *kv = tsq_kvs_find(&((const tsq_cond *)src)->values, name);
-    *len = kv ? (uint32_t)kv->len : 0;
-    return kv ? kv->value : NULL;
-}
 
 static tsq_status compile_cond(comp *k, const tsq_cond *c, int depth) {
     if (depth > (int)k->ctx->limits.max_cond_depth)
@@ -356,7 +394,11 @@ static tsq_status compile_cond(comp *k, const tsq_cond *c, int depth) {
     switch (c->kind) {
     case TSQ_C_EXPRESSION: {
         const tsq_kv *ig = tsq_kvs_find(&c->attrs, "ignoreQueryFailure");
-        st = compile_leaf(k, o, c->cls ? c->cls : "", cond_get, c, ig && tsq_ascii_casecmp(ig->value, "true") == 0);
+        leafvals v;
+        memset(&v, 0, sizeof v);
+        for (size_t i = 0; i < c->values.n; i++)
+            leafvals_put(&v, c->values.v[i].name, strlen(c->values.v[i].name), c->values.v[i].value, c->values.v[i].len);
+        st = compile_leaf(k, o, c->cls ? c->cls : "", &v, ig && tsq_ascii_casecmp(ig->value, "true") == 0);
         break;
     }
     default:
@@ -371,34 +413,14 @@ static tsq_status compile_cond(comp *k, const tsq_cond *c, int depth) {
 
 /* --- from the XML of a step: no copies, the program points into the nodes */
 
-/* the <variable name=...> children of an <expression>, read once */
-typedef struct xleaf {
-    int n;
-    const char *name[16], *val[16];
-    uint32_t len[16];
-} xleaf;
-
-static void xleaf_read(xleaf *x, const tsq_node *e) {
+/* The <variable name=...> children of an <expression>, read once. */
+static void xleaf_read(leafvals *v, const tsq_node *e) {
     const char *nm = e->ctx->atom[A_name];
-    x->n = 0;
-    for (const tsq_node *v = tsq_elem_first(e); v && x->n < 16; v = tsq_elem_next(v)) {
-        const char *name = tsq_attr_get(v, nm);
-        if (!name) continue;
-        x->name[x->n] = name;
-        x->val[x->n] = v->text ? v->text : "";
-        x->len[x->n++] = v->text ? v->text_len : 0;
+    memset(v, 0, sizeof *v);
+    for (const tsq_node *c = tsq_elem_first(e); c; c = tsq_elem_next(c)) {
+        const tsq_attr *a = tsq_attr_find(c, nm);
+        if (a) leafvals_put(v, a->value, a->len, c->text ? c->text : "", c->text ? c->text_len : 0);
     }
-}
-
-static const char *xml_get(const void *src, const char *name, uint32_t *len) {
-    const xleaf *x = src;
-    for (int i = 0; i < x->n; i++)
-        if (x->name[i][0] == name[0] && strcmp(x->name[i], name) == 0) {
-            *len = x->len[i];
-            return x->val[i];
-        }
-    *len = 0;
-    return NULL;
 }
 
 static tsq_status compile_xml(comp *k, const tsq_node *e, int depth, int top) {
@@ -418,9 +440,9 @@ static tsq_status compile_xml(comp *k, const tsq_node *e, int depth, int top) {
         int ignore = 0;
         for (uint16_t i = 0; i < e->nattrs; i++)
             if (e->attrs[i].name[0] == 'i' && strcmp(e->attrs[i].name, "ignoreQueryFailure") == 0) ignore = tsq_ascii_casecmp(e->attrs[i].value, "true") == 0;
-        xleaf x;
-        xleaf_read(&x, e);
-        st = compile_leaf(k, o, type ? type : "", xml_get, &x, ignore);
+        leafvals v;
+        xleaf_read(&v, e);
+        st = compile_leaf(k, o, type ? type : "", &v, ignore);
         k->ops[at].end = (uint32_t)k->n;
         return st;
     } else if (e->name == atom[A_operator]) {

@@ -115,7 +115,7 @@ static tsq_node *ahead(tsq_node *n) {
 #if defined(__GNUC__)
     if (n && n->next) {
         const char *p = (const char *)n->next;
-        for (int line = -4; line < 16; line++) __builtin_prefetch(p + 64 * line);
+        for (int line = -4; line < 8; line++) __builtin_prefetch(p + 64 * line);
     }
 #endif
     return n;

@@ -399,7 +399,7 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     n->s2 = p;
     if (!(n->flags & F_EMPTY_TAG)) {
         /* "</name>" as written, unless there is space before the '>' */
-        size_t nl = strlen(n->name);
+        size_t nl = tsq_name_len(n->name);
         uint32_t etag = p - 1;
         if (p >= n->s1 + nl + 3 && r->bytes[p - nl - 3] == '<' && r->bytes[p - nl - 2] == '/')
             etag = (uint32_t)(p - nl - 3);
