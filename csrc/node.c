@@ -241,6 +241,7 @@ static tsq_status attr_assign(tsq_node *n, tsq_attr *a, const char *value, size_
     a->value = v;
     a->len = (uint32_t)len;
     a->owned = 1;
+    a->clean = (uint8_t)tsq_xml_clean(v, len, 1);
     a->raw = -1;
     n->flags |= F_VALUES_OWNED;
     tsq_node_touch(n, F_STAG);
@@ -275,7 +276,7 @@ tsq_status tsq_attr_set_before(tsq_node *n, const char *atom, const char *value,
         return TSQ_ENOMEM;
     }
     memmove(&n->attrs[pos + 1], &n->attrs[pos], (size_t)(n->nattrs - pos) * sizeof *n->attrs);
-    n->attrs[pos] = (tsq_attr){atom, v, (uint32_t)len, -1, 1, 0};
+    n->attrs[pos] = (tsq_attr){atom, v, (uint32_t)len, -1, 1, (uint8_t)tsq_xml_clean(v, len, 1)};
     n->flags |= F_VALUES_OWNED;
     n->nattrs++;
     tsq_node_touch(n, F_STAG);
@@ -305,7 +306,8 @@ tsq_status tsq_node_set_text(tsq_node *n, const char *s, size_t len) {
     n->text = t;
     n->text_len = (uint32_t)len;
     n->flags |= F_TEXT_OWNED;
-    n->flags &= (uint16_t)~F_CDATA_TEXT;
+    n->flags &= (uint16_t)~(F_CDATA_TEXT | F_TEXT_CLEAN);
+    if (tsq_xml_clean(t, len, 0)) n->flags |= F_TEXT_CLEAN;
     if (len) n->flags &= (uint16_t)~F_EMPTY_TAG;
     /* text replaces any child content */
     while (n->first) {
@@ -432,7 +434,7 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
         if (parent->flags & F_TEXT_OWNED) tsq_strfree(ctx, parent->text);
         parent->text = NULL;
         parent->text_len = 0;
-        parent->flags &= (uint16_t)~F_TEXT_OWNED;
+        parent->flags &= (uint16_t)~(F_TEXT_OWNED | F_TEXT_CLEAN);
     }
     tsq_node *at = before;
     if (ws) {

@@ -118,8 +118,12 @@ typedef struct tsq_attr {
     uint32_t len;
     int16_t raw;       /* index of the attribute in the source start tag, -1 if new or changed */
     uint8_t owned;     /* value allocated separately (else in the source arena) */
-    uint8_t pad;
+    uint8_t clean;     /* 1: the value needs no character reference in an attribute */
 } tsq_attr;
+
+/* 1 when s[0..n) needs no character reference: in an attribute value (attr) none of
+ * & < > " CR LF TAB, in text none of & < > CR. Eight bytes at a time. */
+int tsq_xml_clean(const char *s, size_t n, int attr);
 
 /* node flags */
 enum {
@@ -135,7 +139,8 @@ enum {
     F_CMD_STALE = 1 << 9,  /* action: properties changed, <action> must be regenerated */
     F_SRC_EMPTY = 1 << 10, /* the source wrote it <x/> (F_EMPTY_TAG says how to write it now) */
     F_VALUES_OWNED = 1 << 11, /* some attribute value may be allocated separately */
-    F_COND = 1 << 12          /* a step that may have a <condition> child (none without it) */
+    F_COND = 1 << 12,         /* a step that may have a <condition> child (none without it) */
+    F_TEXT_CLEAN = 1 << 13    /* the leaf text needs no character reference (tsq_xml_clean) */
 };
 
 struct tsq_doc;

@@ -282,7 +282,7 @@ static long raw_attrs(rd *r, const char *q, const char *end, uint32_t s0) {
         if (!(a->value = decode_attr(r, v, (size_t)(q - v), &a->len))) return -1;
         a->raw = (int16_t)(na < 32767 ? (int)na : -1);
         a->owned = 0;
-        a->pad = 0;
+        a->clean = 0;
         na++;
         q++;
         if (na >= UINT16_MAX) {
@@ -354,7 +354,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
             if (!(a->value = copy_value(r, v, ve, &a->len))) goto oom;
             a->raw = (int16_t)(i < 32767 ? i : -1);
             a->owned = 0;
-            a->pad = 0;
+            a->clean = 0;
         }
         na = nattr;
     } else if (!plain) {

@@ -73,6 +73,19 @@ static inline uint64_t maybe_special(uint64_t x) {
     return lt | ((y - ONES) & ~y & HIGHS) | ((z - ONES) & ~z & HIGHS);
 }
 
+int tsq_xml_clean(const char *s, size_t n, int attr) {
+    unsigned mask = attr ? 3u : 1u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (maybe_special(x)) break;
+    }
+    for (; i < n; i++)
+        if (esc_class[(unsigned char)s[i]] & mask) return 0;
+    return 1;
+}
+
 static void xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
     unsigned mask = attr ? 3u : 1u;
     size_t run = 0, i = 0;
@@ -187,7 +200,8 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
         d[nl + 1] = '=';
         d[nl + 2] = '"';
         w->out->len += nl + 3;
-        xml_escape(w->out, a->value, a->len, 1);
+        if (a->clean) emit(w->out, a->value, a->len);
+        else xml_escape(w->out, a->value, a->len, 1);
         PUTL(w, "\"");
     }
     if (!empty) {
@@ -236,7 +250,8 @@ static void leaf_text(wr *w, const tsq_node *n) {
         PUTL(w, "]]>");
         return;
     }
-    xml_escape(w->out, n->text, n->text_len, 0);
+    if (n->flags & F_TEXT_CLEAN) emit(w->out, n->text, n->text_len);
+    else xml_escape(w->out, n->text, n->text_len, 0);
 }
 
 static void write_other(wr *w, const tsq_node *n) {
@@ -280,12 +295,21 @@ static void write_children(wr *w, const tsq_node *n, const char *ind, size_t ind
     size_t cl = indlen + ul < sizeof cind ? indlen + ul : indlen;
     memcpy(cind, ind, indlen);
     if (cl > indlen) memcpy(cind + indlen, w->unit, ul);
+    /* pretty: each child starts on a new line at the children's indentation, in one piece */
+    char lead[520];
+    size_t nll = pretty ? strlen(w->nl) : 0, leadl = 0;
+    if (pretty && nll + cl <= sizeof lead) {
+        memcpy(lead, w->nl, nll);
+        memcpy(lead + nll, cind, cl);
+        leadl = nll + cl;
+    }
     for (const tsq_node *c = n->first; c && !w->failed; c = c->next) {
         if (!c->name) {
             if (!w->canonical) write_other(w, c);
             continue;
         }
-        if (pretty) newline_indent(w, ind, indlen, 1);
+        if (leadl) emit(w->out, lead, leadl);
+        else if (pretty) newline_indent(w, ind, indlen, 1);
         if (laid_out && c->prev && c->prev->type == N_TEXT) {
             /* this child's indentation: what follows the last line break before it */
             const tsq_node *t = c->prev;
