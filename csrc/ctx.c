@@ -329,7 +329,7 @@ void tsq_buf_adds(tsq_buf *b, const char *s) { tsq_buf_add(b, s, strlen(s)); }
 
 struct tsq_chunk {
     tsq_chunk *next;
-    size_t size, used;
+    size_t size;
     /* data follows */
 };
 
@@ -344,6 +344,8 @@ tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len) {
     s->len = len;
     s->refs = 1;
     s->chunks = NULL;
+    s->at = NULL;
+    s->left = 0;
     s->mapped = 0;
     return s;
 }
@@ -370,28 +372,25 @@ void tsq_src_unref_n(tsq_src *s, size_t n) {
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
 }
 
-void *tsq_src_arena(tsq_src *s, size_t size) {
-    size = (size + 7) & ~(size_t)7;
+/* The slow path of tsq_src_arena: a new chunk (size is rounded already). */
+void *tsq_src_arena_grow(tsq_src *s, size_t size) {
     tsq_chunk *c = s->chunks;
-    if (!c || c->used + size > c->size) {
-        /* chunks grow with the document: 256 KiB, then doubling up to 8 MiB; a request
-         * larger than a quarter of that gets a chunk of its own */
-        size_t grow = !c ? CHUNK_MIN : c->size < CHUNK_MAX ? c->size * 2 : CHUNK_MAX;
-        int own = size > grow / 4;
-        size_t cs = own ? size : grow;
-        c = s->ctx->alloc(s->ctx->ud, NULL, 0, sizeof *c + cs);
-        if (!c) return NULL;
-        c->size = cs;
-        c->used = 0;
-        if (own && s->chunks) { /* keep the current chunk for small requests */
-            c->next = s->chunks->next;
-            s->chunks->next = c;
-        } else {
-            c->next = s->chunks;
-            s->chunks = c;
-        }
+    /* chunks grow with the document: 256 KiB, then doubling up to 8 MiB; a request
+     * larger than a quarter of that gets a chunk of its own */
+    size_t grow = !c ? CHUNK_MIN : c->size < CHUNK_MAX ? c->size * 2 : CHUNK_MAX;
+    int own = size > grow / 4;
+    size_t cs = own ? size : grow;
+    c = s->ctx->alloc(s->ctx->ud, NULL, 0, sizeof *c + cs);
+    if (!c) return NULL;
+    c->size = cs;
+    if (own && s->chunks) { /* keep the current chunk for small requests */
+        c->next = s->chunks->next;
+        s->chunks->next = c;
+        return c + 1;
     }
-    void *p = (char *)(c + 1) + c->used;
-    c->used += size;
-    return p;
+    c->next = s->chunks;
+    s->chunks = c;
+    s->at = (char *)(c + 1) + size;
+    s->left = cs - size;
+    return c + 1;
 }

@@ -87,6 +87,8 @@ typedef struct tsq_src {
     size_t refs;   /* nodes using it + holders */
     int mapped;    /* bytes is a private mapping of the file (tsq_load), else from tsq_malloc */
     tsq_chunk *chunks; /* arena */
+    char *at;          /* the free end of the current chunk, `left` bytes */
+    size_t left;
 } tsq_src;
 
 tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len); /* takes bytes */
@@ -95,7 +97,18 @@ void tsq_bytes_free(tsq_ctx *ctx, char *bytes, size_t len, int mapped);
 void tsq_src_ref(tsq_src *s);
 void tsq_src_unref(tsq_src *s);
 void tsq_src_unref_n(tsq_src *s, size_t n); /* n releases at once; s may be NULL */
-void *tsq_src_arena(tsq_src *s, size_t size); /* 8-byte aligned, lives as long as s */
+void *tsq_src_arena_grow(tsq_src *s, size_t size);
+/* 8-byte aligned, lives as long as s; the reader calls this for every node and value */
+static inline void *tsq_src_arena(tsq_src *s, size_t size) {
+    size = (size + 7) & ~(size_t)7;
+    if (size <= s->left) {
+        void *p = s->at;
+        s->at += size;
+        s->left -= size;
+        return p;
+    }
+    return tsq_src_arena_grow(s, size);
+}
 
 /* ------------------------------------------------------------------ nodes
  * Every element of a document is a node; step-level API functions see only the step
