@@ -39,6 +39,7 @@ CORE_SRC := $(filter-out $(LUA_SRC) csrc/tsq_main.c, $(wildcard csrc/*.c))
 GEN_SRC := $(if $(wildcard csrc/catalog.tsv),$(B)/gen/tsq_catalog.c) $(if $(wildcard csrc/messages.tsv),$(B)/gen/tsq_messages.c)
 CORE_OBJ := $(patsubst csrc/%.c,$(B)/obj/%.o,$(CORE_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen_%.o,$(GEN_SRC))
 LIBA = $(B)/lib/libtsq.a
+SOVERSION = 0
 LIBSO = $(B)/lib/libtsq.so
 LUALIBA = $(B)/lib/libtsq-lua.a
 LUALIBSO = $(B)/lib/libtsq-lua.so
@@ -81,14 +82,22 @@ $(B)/obj/tsq_main.o: csrc/tsq_main.c csrc/ltsq.h csrc/tsq.h | $(B)/obj
 $(LIBA): $(CORE_OBJ) | $(B)/lib
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(CORE_OBJ) | $(B)/lib
-	$(CC) -shared -o $@ $^ $(XML_LIBS) -lpthread $(LDFLAGS)
+# the shared libraries carry their ABI version: libtsq.so.0 with its SONAME, and the
+# development name libtsq.so a link to it (the same for libtsq-lua)
+$(LIBSO).$(SOVERSION): $(CORE_OBJ) | $(B)/lib
+	$(CC) -shared -Wl,-soname,libtsq.so.$(SOVERSION) -o $@ $^ $(XML_LIBS) -lpthread $(LDFLAGS)
+
+$(LIBSO): $(LIBSO).$(SOVERSION)
+	ln -sf libtsq.so.$(SOVERSION) $@
 
 $(LUALIBA): $(LUA_OBJ) | $(B)/lib
 	rm -f $@ && ar rcs $@ $^
 
-$(LUALIBSO): $(LUA_OBJ) $(LIBSO) | $(B)/lib
-	$(CC) -shared -o $@ $(LUA_OBJ) -L$(B)/lib -ltsq $(LDFLAGS)
+$(LUALIBSO).$(SOVERSION): $(LUA_OBJ) $(LIBSO) | $(B)/lib
+	$(CC) -shared -Wl,-soname,libtsq-lua.so.$(SOVERSION) -o $@ $(LUA_OBJ) -L$(B)/lib -ltsq $(LDFLAGS)
+
+$(LUALIBSO): $(LUALIBSO).$(SOVERSION)
+	ln -sf libtsq-lua.so.$(SOVERSION) $@
 
 # the module carries the core inside it and is not linked against liblua
 $(CORESO): $(LUA_OBJ) $(CORE_OBJ) | $(B)/lib/lua/$(LUA_VERSION)/tasksequence
@@ -174,10 +183,10 @@ MANDIR = $(PREFIX)/share/man/man1
 LUA_FILES := $(wildcard lua/tasksequence/*.lua)
 
 install: all
-	@sh tools/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(LUA_VERSION)"
+	@sh tools/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(LUA_VERSION)" "$(SOVERSION)"
 
 uninstall:
-	@sh tools/install.sh uninstall "$(DESTDIR)" "$(PREFIX)" "$(LUA_VERSION)"
+	@sh tools/install.sh uninstall "$(DESTDIR)" "$(PREFIX)" "$(LUA_VERSION)" "$(SOVERSION)"
 
 clean:
 	rm -rf $(B)

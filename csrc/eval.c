@@ -216,7 +216,10 @@ static int cmp_kind(const char *s) {
     case 'g': k = n == 7 ? K_GT : K_GE; break;
     default: return K_NONE;
     }
-    return k != K_NONE && tsq_ascii_casecmp(s, op_names[k]) == 0 ? k : K_NONE;
+    if (k == K_NONE) return K_NONE;
+    /* documents write the operators as the SDK spells them: an exact match first */
+    if (memcmp(s, op_names[k], n + 1) == 0) return k;
+    return tsq_ascii_casecmp(s, op_names[k]) == 0 ? k : K_NONE;
 }
 
 const char *tsq_cond_operator(const char *op) {

@@ -31,11 +31,12 @@ same() {
   if diff -u "$2" "$3" > "$tmp/diff" 2>&1; then pass; else fail "$1"; sed 's/^/  /' "$tmp/diff" | head -40; fi
 }
 files_under() { (cd "$1" 2>/dev/null && find . -type f | sort); }
+links_under() { (cd "$1" 2>/dev/null && find . -type l -printf '%p -> %l\n' | sort); }
 # the files make install puts under PREFIX, plus the foreign ones given as arguments
 expected_files() {
   {
-    printf '%s\n' bin/tsq include/tsq.h include/ltsq.h lib/libtsq.a lib/libtsq.so lib/libtsq-lua.a \
-      lib/libtsq-lua.so "lib/lua/$lv/tasksequence/core.so" lib/pkgconfig/tsq.pc lib/pkgconfig/tsq-lua.pc \
+    printf '%s\n' bin/tsq include/tsq.h include/ltsq.h lib/libtsq.a lib/libtsq.so.0 lib/libtsq-lua.a \
+      lib/libtsq-lua.so.0 "lib/lua/$lv/tasksequence/core.so" lib/pkgconfig/tsq.pc lib/pkgconfig/tsq-lua.pc \
       share/man/man1/tsq.1 "$@"
     for f in lua/tasksequence/*.lua; do echo "share/lua/$lv/${f#lua/}"; done
   } | sed 's|^|./|' | sort
@@ -52,6 +53,12 @@ ok "make install DESTDIR PREFIX" $make --no-print-directory install DESTDIR="$st
 expected_files $foreign > "$tmp/expected"
 files_under "$root" > "$tmp/actual"
 same "installed files (DESTDIR)" "$tmp/expected" "$tmp/actual"
+printf '%s\n' "./lib/libtsq-lua.so -> libtsq-lua.so.0" "./lib/libtsq.so -> libtsq.so.0" > "$tmp/expected"
+links_under "$root" > "$tmp/actual"
+same "the development names link to the versioned libraries" "$tmp/expected" "$tmp/actual"
+soname() { objdump -p "$1" | awk '$1 == "SONAME" { print $2 }'; }
+ok "libtsq.so.0 has the SONAME libtsq.so.0" test "$(soname "$root/lib/libtsq.so.0")" = libtsq.so.0
+ok "libtsq-lua.so.0 has the SONAME libtsq-lua.so.0" test "$(soname "$root/lib/libtsq-lua.so.0")" = libtsq-lua.so.0
 ok "tsq.pc names PREFIX, not DESTDIR" grep -qx "prefix=$prefix" "$root/lib/pkgconfig/tsq.pc"
 ok "tsq-lua.pc requires tsq and lua5.4" grep -qx "Requires: tsq lua5.4" "$root/lib/pkgconfig/tsq-lua.pc"
 ok "make uninstall DESTDIR PREFIX" $make --no-print-directory uninstall DESTDIR="$stage" PREFIX="$prefix"
