@@ -135,7 +135,7 @@ run-checks: build $(CTESTS) $(if $(VALGRIND),,$(TSAN_TEST))
 
 check-valgrind: deps
 	@sh tools/deps.sh valgrind $(CHECK_PKGS) $(ROCK_PKGS)
-	@$(MAKE) --no-print-directory run-checks VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
+	@TSQ_NO_POOL=1 $(MAKE) --no-print-directory run-checks VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 
 check-tsan: deps
 	@sh tools/deps.sh $(TSAN_PKGS)

@@ -53,7 +53,7 @@ void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) { tsq_small_free(ctx, ptr, s
 
 
 void *tsq_small_alloc(tsq_ctx *ctx, size_t size) {
-    if (size == 0 || size > SMALL_MAX) return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1);
+    if (size == 0 || size > SMALL_MAX || !ctx->pool) return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1);
     size_t k = (size - 1) >> 4, bytes = (k + 1) << 4;
     void *p = ctx->small_free[k];
     if (p) {
@@ -85,7 +85,7 @@ void *tsq_small_alloc(tsq_ctx *ctx, size_t size) {
 
 void tsq_small_free(tsq_ctx *ctx, void *p, size_t size) {
     if (!p) return;
-    if (size == 0 || size > SMALL_MAX) {
+    if (size == 0 || size > SMALL_MAX || !ctx->pool) {
         ctx->alloc(ctx->ud, p, size ? size : 1, 0);
         return;
     }
@@ -166,6 +166,11 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
     memset(ctx, 0, sizeof *ctx);
     ctx->alloc = alloc;
     ctx->ud = ud;
+    /* TSQ_NO_POOL (for memory checkers such as valgrind): no slabs and no free lists, so
+     * that every node and block is allocated and freed on its own and a use after free
+     * or a leak shows up as one */
+    const char *np = getenv("TSQ_NO_POOL");
+    ctx->pool = !(np && *np && strcmp(np, "0") != 0);
     tsq_ctx_set_limits(ctx, NULL, NULL);
     for (int i = 0; i < A_COUNT; i++) {
         ctx->atom[i] = tsq_intern(ctx, atom_names[i]);

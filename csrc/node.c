@@ -22,9 +22,14 @@ static int add_slab(tsq_ctx *ctx) {
 }
 
 tsq_node *tsq_node_alloc(tsq_ctx *ctx, tsq_ntype type, const char *name) {
-    if (!ctx->free_nodes && !add_slab(ctx)) return NULL;
-    tsq_node *n = ctx->free_nodes;
-    ctx->free_nodes = n->next;
+    tsq_node *n;
+    if (!ctx->pool) {
+        if (!(n = ctx->alloc(ctx->ud, NULL, 0, sizeof *n))) return NULL;
+    } else {
+        if (!ctx->free_nodes && !add_slab(ctx)) return NULL;
+        n = ctx->free_nodes;
+        ctx->free_nodes = n->next;
+    }
     memset(n, 0, sizeof *n);
     n->ctx = ctx;
     n->type = (uint8_t)type;
@@ -77,9 +82,13 @@ void tsq_node_destroy(tsq_node *top) {
         }
         free_payload(n);
         tsq_src *src = n->src;
-        if (!(n->flags & F_ARENA)) {
-            n->next = ctx->free_nodes;
-            ctx->free_nodes = n;
+        if (!(n->flags & F_ARENA)) { /* (arena nodes go with their source) */
+            if (ctx->pool) {
+                n->next = ctx->free_nodes;
+                ctx->free_nodes = n;
+            } else {
+                ctx->alloc(ctx->ud, n, sizeof *n, 0);
+            }
         }
         /* one release per run of nodes from the same source: a node's reference is
          * dropped only after it has been visited, so no arena goes while in use */

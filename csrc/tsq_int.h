@@ -37,6 +37,7 @@ struct tsq_ctx {
     tsq_limits limits;
     tsq_names names;
     const char *atom[A_COUNT];
+    int pool;             /* 0: TSQ_NO_POOL was set, every node and block is its own allocation */
     tsq_node *free_nodes; /* node structs ready for use (linked through next) */
     struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */
     void *small_free[32];   /* tsq_small_alloc: free blocks of 16, 32, ... 512 bytes */

@@ -425,6 +425,10 @@ static int build_and_free(tsq_ctx *ctx) {
 
 static void test_memory(void) {
     CASE("node structs and small blocks are reused, freed with exact sizes, all returned");
+    const char *was = getenv("TSQ_NO_POOL"); /* make check-valgrind sets it */
+    char saved[16] = "";
+    if (was) snprintf(saved, sizeof saved, "%s", was);
+    unsetenv("TSQ_NO_POOL");
     meter m = {0, 0, 0, 0};
     tsq_ctx *ctx = tsq_ctx_new(meter_alloc, &m);
     CHECK(ctx != NULL);
@@ -437,6 +441,20 @@ static void test_memory(void) {
     tsq_ctx_free(ctx);
     CHECK(m.live == 0);
     CHECK(m.mismatches == 0);
+
+    CASE("TSQ_NO_POOL: every node and block on its own, all returned as each document goes");
+    setenv("TSQ_NO_POOL", "1", 1);
+    meter u = {0, 0, 0, 0};
+    tsq_ctx *c2 = tsq_ctx_new(meter_alloc, &u);
+    CHECK(build_and_free(c2)); /* the context keeps its prototypes and names */
+    size_t base = u.live, calls0 = u.calls;
+    CHECK(build_and_free(c2));
+    CHECK(u.calls - calls0 > 2000 * 9); /* one allocation per node at least */
+    CHECK(u.live == base);              /* nothing kept for the next document */
+    tsq_ctx_free(c2);
+    CHECK(u.live == 0 && u.mismatches == 0);
+    if (was) setenv("TSQ_NO_POOL", saved, 1);
+    else unsetenv("TSQ_NO_POOL");
 }
 
 static void test_lazy_command(tsq_ctx *ctx) {
