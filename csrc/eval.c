@@ -656,14 +656,19 @@ static int eval_var(ev *e, const cop *o) {
 #define NOINLINE
 #endif
 
+/* The memo's entry for a fact (kind and two parts), or NULL without a memo; *hit says
+ * whether it holds the answer already. */
+static memo_ent *memo_lookup(ev *e, char kind, const char *a, const char *b, int *hit) {
+    *hit = 0;
+    if (!e->memo) return NULL;
+    memo_key(e->memo, kind, a, b);
+    return memo_find(e->memo, hit);
+}
+
 static NOINLINE tsq_status ask_wmi(ev *e, const char *ns, const char *q, long *rows) {
     const tsq_provider *p = e->prov;
-    int hit = 0;
-    memo_ent *m = NULL;
-    if (e->memo) {
-        memo_key(e->memo, 'W', ns, q);
-        m = memo_find(e->memo, &hit);
-    }
+    int hit;
+    memo_ent *m = memo_lookup(e, 'W', ns, q, &hit);
     if (hit) {
         *rows = m->rows;
         return m->st;
@@ -676,12 +681,8 @@ static NOINLINE tsq_status ask_wmi(ev *e, const char *ns, const char *q, long *r
 static NOINLINE tsq_status ask_file(ev *e, int file, const char *path, tsq_file_fact *f) {
     const tsq_provider *p = e->prov;
     tsq_status (*cb)(void *, const char *, tsq_file_fact *) = p ? (file ? p->file : p->folder) : NULL;
-    int hit = 0;
-    memo_ent *m = NULL;
-    if (e->memo) {
-        memo_key(e->memo, file ? 'F' : 'D', path, NULL);
-        m = memo_find(e->memo, &hit);
-    }
+    int hit;
+    memo_ent *m = memo_lookup(e, file ? 'F' : 'D', path, NULL, &hit);
     if (hit) {
         f->exists = m->flag, f->version = m->s1, f->datetime = m->s2;
         return m->st;
@@ -697,12 +698,8 @@ static NOINLINE tsq_status ask_file(ev *e, int file, const char *path, tsq_file_
 
 static NOINLINE tsq_status ask_registry(ev *e, const char *key, const char *value, tsq_reg_fact *f) {
     const tsq_provider *p = e->prov;
-    int hit = 0;
-    memo_ent *m = NULL;
-    if (e->memo) {
-        memo_key(e->memo, 'R', key, value);
-        m = memo_find(e->memo, &hit);
-    }
+    int hit;
+    memo_ent *m = memo_lookup(e, 'R', key, value, &hit);
     if (hit) {
         f->exists = m->flag, f->type = m->s1, f->data = m->s2;
         return m->st;
@@ -718,12 +715,8 @@ static NOINLINE tsq_status ask_registry(ev *e, const char *key, const char *valu
 
 static NOINLINE tsq_status ask_software(ev *e, const char *code, int up, int *installed, const char **ver) {
     const tsq_provider *p = e->prov;
-    int hit = 0;
-    memo_ent *m = NULL;
-    if (e->memo) {
-        memo_key(e->memo, up ? 'U' : 'S', code, NULL);
-        m = memo_find(e->memo, &hit);
-    }
+    int hit;
+    memo_ent *m = memo_lookup(e, up ? 'U' : 'S', code, NULL, &hit);
     if (hit) {
         *installed = m->flag, *ver = m->s1;
         return m->st;

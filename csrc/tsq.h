@@ -106,7 +106,10 @@ typedef struct tsq_limits {
 } tsq_limits;
 
 /* A new context, with the given allocator (NULL: malloc/realloc/free) and its user data;
- * NULL when out of memory. The allocator is called only from calls on this context. */
+ * NULL when out of memory. The allocator is called only from calls on this context. The
+ * context keeps the node structs and small blocks of freed documents for the next ones
+ * and returns them when it is freed; with TSQ_NO_POOL=1 in the environment when it is
+ * made, every node and block is allocated and freed on its own (for memory checkers). */
 TSQ_API tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud);
 /* Frees the context. Every object made in it (trees, conditions, environments, runs,
  * buffers) must have been released before: they use its allocator and names. */
