@@ -189,6 +189,36 @@ static const leaf_spec leaf_specs[] = {
     {"software", "SMS_TaskSequence_SoftwareConditionExpression", {"Operator", "ProductCode", "ProductName", "UpgradeCode", "Version", NULL}},
 };
 
+/* The operators each leaf field takes (conditions.md 2.3-2.6); a new condition gets the
+ * console's spelling whatever the case given ("nonExists", the SDK's registry spelling,
+ * is kept as written). */
+static const char *const compare_ops[] = {"equals", "notEquals", "less", "lessEqual", "greater", "greaterEqual", NULL};
+static const char *const registry_ops[] = {"exists", "notExists", "nonExists", "equals", "notEquals", "less",
+                                           "lessEqual", "greater", "greaterEqual", NULL};
+static const char *const software_ops[] = {"AnyVersion", "ThisVersion", NULL};
+
+static const char *leaf_operator(lua_State *L, const leaf_spec *sp, const char *field, const char *op) {
+    const char *const *allowed = !strcmp(sp->fn, "registry") ? registry_ops : !strcmp(sp->fn, "software") ? software_ops : compare_ops;
+    for (int i = 0; allowed[i]; i++) {
+        size_t n = strlen(allowed[i]);
+        int same = strlen(op) == n;
+        for (size_t j = 0; same && j < n; j++) {
+            int a = (unsigned char)op[j], b = (unsigned char)allowed[i][j];
+            same = (a >= 'A' && a <= 'Z' ? a + 32 : a) == (b >= 'A' && b <= 'Z' ? b + 32 : b);
+        }
+        if (same) return allowed[i];
+    }
+    luaL_Buffer lb;
+    luaL_buffinit(L, &lb);
+    for (int i = 0; allowed[i]; i++) {
+        if (i) luaL_addstring(&lb, ", ");
+        luaL_addstring(&lb, allowed[i]);
+    }
+    luaL_pushresult(&lb);
+    luaL_error(L, "unknown %s '%s' in %s condition (valid: %s)", field, op, sp->fn, lua_tostring(L, -1));
+    return NULL;
+}
+
 static int new_leaf(lua_State *L) {
     const leaf_spec *sp = &leaf_specs[lua_tointeger(L, lua_upvalueindex(1))];
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -212,7 +242,11 @@ static int new_leaf(lua_State *L) {
     condbox *b = ltsqi_newcondbox(L);
     if (!(b->c = tsq_cond_new_expression(ltsq_context(L), sp->cls))) return luaL_error(L, "out of memory");
     for (int i = 0; sp->fields[i]; i++) {
-        if (lua_getfield(L, 1, sp->fields[i]) != LUA_TNIL) cond_set(L, b->c, sp->fields[i], ltsqi_value_text(L, -1, sp->fields[i]));
+        if (lua_getfield(L, 1, sp->fields[i]) != LUA_TNIL) {
+            const char *v = ltsqi_value_text(L, -1, sp->fields[i]);
+            if (strstr(sp->fields[i], "Operator")) v = leaf_operator(L, sp, sp->fields[i], v);
+            cond_set(L, b->c, sp->fields[i], v);
+        }
         lua_settop(L, 2);
     }
     return 1;
