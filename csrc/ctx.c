@@ -51,7 +51,6 @@ void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) { tsq_small_free(ctx, ptr, s
 
 /* ------------------------------------------------------------------ small blocks */
 
-
 void *tsq_small_alloc(tsq_ctx *ctx, size_t size) {
     if (size == 0 || size > SMALL_MAX || !ctx->pool) return ctx->alloc(ctx->ud, NULL, 0, size ? size : 1);
     size_t k = (size - 1) >> 4, bytes = (k + 1) << 4;
