@@ -264,7 +264,7 @@ static int freeze(tsq_ctx *ctx, tsq_node *top) {
     return ok;
 }
 
-static tsq_node *prototype(tsq_ctx *ctx, const tsq_class *c, const char *elem) {
+static tsq_node *prototype(tsq_ctx *ctx, const tsq_class *c) {
     size_t k = (size_t)(c - tsq_classes);
     if (k >= tsq_naction_classes) return NULL;
     if (!ctx->protos) {
@@ -273,7 +273,8 @@ static tsq_node *prototype(tsq_ctx *ctx, const tsq_class *c, const char *elem) {
         memset(ctx->protos, 0, tsq_naction_classes * sizeof *ctx->protos);
     }
     if (ctx->protos[k]) return ctx->protos[k];
-    tsq_node *n = tsq_node_alloc(ctx, N_ACTION, elem);
+    const char *elem = tsq_intern(ctx, c->element);
+    tsq_node *n = elem ? tsq_node_alloc(ctx, N_ACTION, elem) : NULL;
     if (!n) return NULL;
     n->cls = c;
     n->cls_valid = 1;
@@ -298,8 +299,7 @@ tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_
     const tsq_class *c = (const tsq_class *)tsq_class_find(type);
     if (c && c->kind != TSQ_CK_ACTION) return tsq_err(err, TSQ_EINVAL, "%s is not an action class", type);
     if (!c && !strchr(type, '_')) return unknown_class(err, type);
-    const char *elem = tsq_intern(ctx, c ? c->element : "step");
-    const tsq_node *proto = c && elem ? prototype(ctx, c, elem) : NULL;
+    const tsq_node *proto = c ? prototype(ctx, c) : NULL;
     if (proto) {
         tsq_node *n = tsq_node_clone(proto);
         if (!n || (name && strcmp(name, c->pub.display) != 0 &&
@@ -310,6 +310,7 @@ tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_
         *out = n;
         return TSQ_OK;
     }
+    const char *elem = tsq_intern(ctx, c ? c->element : "step");
     tsq_node *n = elem ? tsq_node_alloc(ctx, N_ACTION, elem) : NULL;
     if (!n) return tsq_err(err, TSQ_ENOMEM, "out of memory");
     if (!name) name = c ? c->pub.display : type;

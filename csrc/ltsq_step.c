@@ -567,35 +567,41 @@ int ltsqi_apply(lua_State *L) {
     tsq_node *n = ltsq_checknode(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer count = (lua_Integer)lua_rawlen(L, 2);
-    const char *local[16], **keys = local;
+    /* the string keys with their values, which stay on the stack (values[i] is a stack
+     * index); a userdata on the stack holds a longer list, freed with it */
+    typedef struct kv { const char *key; int value; } kv;
+    kv local[16], *keys = local;
     size_t nk = 0, cap = sizeof local / sizeof local[0];
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            if (nk == cap) { /* a userdata on the stack holds a longer list, freed with it */
-                const char **more = lua_newuserdatauv(L, 2 * cap * sizeof *more, 0);
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (nk == cap) {
+                kv *more = lua_newuserdatauv(L, 2 * cap * sizeof *more, 0);
                 memcpy(more, keys, nk * sizeof *keys);
                 keys = more;
                 cap *= 2;
-                lua_insert(L, 3); /* below the key lua_next wants on top */
+                lua_insert(L, 3); /* below the values kept so far */
+                for (size_t i = 0; i < nk; i++) keys[i].value++;
             }
-            keys[nk++] = lua_tostring(L, -1); /* the table keeps the key string alive */
-        } else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > count) {
-            return luaL_error(L, "bad key %s in constructor table", luaL_tolstring(L, -1, NULL));
+            if (!lua_checkstack(L, 4)) return luaL_error(L, "constructor table too large");
+            lua_insert(L, -2); /* the value stays, the key goes back on top for lua_next */
+            keys[nk].key = lua_tostring(L, -1); /* the table keeps the key string alive */
+            keys[nk++].value = lua_gettop(L) - 1;
+        } else {
+            lua_pop(L, 1);
+            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > count)
+                return luaL_error(L, "bad key %s in constructor table", luaL_tolstring(L, -1, NULL));
         }
     }
     for (size_t i = 1; i < nk; i++) /* insertion sort: constructor tables are short */
-        for (size_t j = i; j > 0 && key_order(&keys[j - 1], &keys[j]) > 0; j--) {
-            const char *t = keys[j];
+        for (size_t j = i; j > 0 && key_order(&keys[j - 1].key, &keys[j].key) > 0; j--) {
+            kv t = keys[j];
             keys[j] = keys[j - 1];
             keys[j - 1] = t;
         }
     int top = lua_gettop(L);
     for (size_t i = 0; i < nk; i++) {
-        lua_pushstring(L, keys[i]);
-        lua_rawget(L, 2);
-        step_set(L, n, keys[i], top + 1); /* the same rules as assignment */
+        step_set(L, n, keys[i].key, keys[i].value); /* the same rules as assignment */
         lua_settop(L, top);
     }
     tsq_node *parent = is_container(n) ? n : NULL;
@@ -635,7 +641,8 @@ static int ctor_call(lua_State *L) {
     tsq_node *n = NULL;
     tsq_error err;
     ERR_INIT(err);
-    if (tsq_action_new(ltsq_context(L), lua_tostring(L, lua_upvalueindex(1)), NULL, &n, &err)) return ltsqi_raise_error(L, &err);
+    tsq_ctx *ctx = lua_touserdata(L, lua_upvalueindex(3)); /* the state's context */
+    if (tsq_action_new(ctx, lua_tostring(L, lua_upvalueindex(1)), NULL, &n, &err)) return ltsqi_raise_error(L, &err);
     lua_settop(L, 1);
     ltsqi_push_owned_node(L, n); /* 2 */
     if (ty == LUA_TNONE || ty == LUA_TNIL) return 1;
@@ -658,7 +665,8 @@ int ltsqi_constructor(lua_State *L) {
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (!tsq_class_find(cls)) return luaL_argerror(L, 1, "unknown action class");
     lua_settop(L, 2);
-    lua_pushcclosure(L, ctor_call, 2);
+    lua_pushlightuserdata(L, ltsq_context(L)); /* lives as long as the state */
+    lua_pushcclosure(L, ctor_call, 3);
     return 1;
 }
 

@@ -339,3 +339,16 @@ describe("a group with many steps", function()
     assert.truthy(xml:find('name="s29999".-name="s30000"'))
   end)
 end)
+
+describe("constructor tables", function()
+  it("apply any number of properties, Name first, then in name order", function()
+    local t = { Name = "Many" }
+    for i = 1, 40 do t[("P%02d"):format(i)] = "v" .. i end
+    local a = ts.action("BDD_Custom", t)
+    assert.equals("Many", a.Name)
+    for i = 1, 40 do assert.equals("v" .. i, a[("P%02d"):format(i)]) end
+    local xml = ts.sequence "s" { a }:to_xml()
+    local first, last = xml:find('property="P01"', 1, true), xml:find('property="P40"', 1, true)
+    assert.truthy(first and last and first < last)
+  end)
+end)
