@@ -48,6 +48,9 @@ static void flush_out(wr *w) {
 }
 
 /* Appends s[0..n) to b; the terminating NUL is written once, at the end of a write. */
+/* Room for n more bytes: the common case without a call. */
+static inline int room(tsq_buf *b, size_t n) { return b->len + n + 1 <= b->cap || tsq_buf_reserve(b, n); }
+
 static inline void emit(tsq_buf *b, const char *s, size_t n) {
     if (b->len + n < b->cap) {
         memcpy(b->data + b->len, s, n);
@@ -169,6 +172,44 @@ static void puts_(wr *w, const char *s) { emit(w->out, s, strlen(s)); }
 static void put_name(wr *w, const char *name) { emit(w->out, name, tsq_name_len(name)); }
 #define PUTL(w, lit) emit((w)->out, lit, sizeof lit - 1) /* a string literal */
 
+/* A new start tag whose values need no character reference (the common case for
+ * elements made by the library): measured, then written in one piece. 0 when a value
+ * needs escaping (the caller writes it the long way). */
+static int start_tag_clean(wr *w, const tsq_node *n, int empty) {
+    size_t nl = tsq_name_len(n->name), need = nl + 4;
+    for (uint16_t i = 0; i < n->nattrs; i++) {
+        const tsq_attr *a = &n->attrs[i];
+        if (!a->clean) return 0;
+        need += tsq_name_len(a->name) + a->len + 4;
+    }
+    if (!room(w->out, need)) return 1; /* out of memory: the buffer says so */
+    char *d = w->out->data + w->out->len;
+    *d++ = '<';
+    memcpy(d, n->name, nl);
+    d += nl;
+    for (uint16_t i = 0; i < n->nattrs; i++) {
+        const tsq_attr *a = &n->attrs[i];
+        size_t al = tsq_name_len(a->name);
+        *d++ = ' ';
+        memcpy(d, a->name, al);
+        d += al;
+        *d++ = '=';
+        *d++ = '"';
+        memcpy(d, a->value, a->len);
+        d += a->len;
+        *d++ = '"';
+    }
+    if (!empty) {
+        *d++ = '>';
+    } else {
+        if (w->nl && !w->canonical) *d++ = ' ';
+        *d++ = '/';
+        *d++ = '>';
+    }
+    w->out->len = (size_t)(d - w->out->data);
+    return 1;
+}
+
 static void start_tag(wr *w, const tsq_node *n, int empty) {
     const char *src = n->src ? n->src->bytes : NULL;
     int src_empty = (n->flags & F_SRC_EMPTY) != 0;
@@ -183,6 +224,7 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
         PUTL(w, ">");
         return;
     }
+    if (!raw_ok(w, n) && start_tag_clean(w, n, empty)) return;
     PUTL(w, "<");
     put_name(w, n->name);
     for (uint16_t i = 0; i < n->nattrs; i++) {
@@ -193,7 +235,7 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
             continue;
         }
         size_t nl = tsq_name_len(a->name);
-        if (!tsq_buf_reserve(w->out, nl + 3)) return;
+        if (!room(w->out, nl + 3)) return;
         char *d = w->out->data + w->out->len; /* ' name="' */
         d[0] = ' ';
         memcpy(d + 1, a->name, nl);
@@ -222,9 +264,14 @@ static void end_tag(wr *w, const tsq_node *n) {
         put(w, s + e, n->s2 - e);
         return;
     }
-    PUTL(w, "</");
-    put_name(w, n->name);
-    PUTL(w, ">");
+    size_t nl = tsq_name_len(n->name);
+    if (!room(w->out, nl + 3)) return;
+    char *d = w->out->data + w->out->len;
+    d[0] = '<';
+    d[1] = '/';
+    memcpy(d + 2, n->name, nl);
+    d[nl + 2] = '>';
+    w->out->len += nl + 3;
 }
 
 static void leaf_text(wr *w, const tsq_node *n) {
