@@ -112,7 +112,7 @@ void tsq_strfree(tsq_ctx *ctx, char *s) {
 
 /* ------------------------------------------------------------------ interning */
 
-static size_t hash_n(const char *s, size_t n) {
+size_t tsq_hash_n(const char *s, size_t n) {
     size_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
@@ -127,7 +127,7 @@ static int intern_grow(tsq_ctx *ctx) {
     for (size_t i = 0; i < t->cap; i++) {
         const char *s = t->slots[i];
         if (!s) continue;
-        size_t j = hash_n(s, strlen(s)) & (ncap - 1);
+        size_t j = tsq_hash_n(s, strlen(s)) & (ncap - 1);
         while (ns[j]) j = (j + 1) & (ncap - 1);
         ns[j] = s;
     }
@@ -140,7 +140,7 @@ static int intern_grow(tsq_ctx *ctx) {
 const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n) {
     tsq_names *t = &ctx->names;
     if ((t->count + 1) * 2 > t->cap && !intern_grow(ctx)) return NULL;
-    size_t j = hash_n(s, n) & (t->cap - 1);
+    size_t j = tsq_hash_n(s, n) & (t->cap - 1);
     for (;;) {
         const char *e = t->slots[j];
         if (!e) break;
@@ -287,7 +287,7 @@ void tsq_buf_init(tsq_buf *b, tsq_ctx *ctx) {
 }
 
 void tsq_buf_free(tsq_buf *b) {
-    if (b->data) tsq_small_free(b->ctx, b->data, b->cap); /* large ones go to the allocator */
+    if (b->data) tsq_ctx_alloc(b->ctx, b->data, b->cap, 0);
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -297,18 +297,7 @@ int tsq_buf_reserve(tsq_buf *b, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 256;
         while (ncap < b->len + n + 1) ncap *= 2;
-        char *d;
-        if (ncap <= SMALL_MAX) { /* small buffers (most) stay in small blocks */
-            if ((d = tsq_small_alloc(b->ctx, ncap)) != NULL && b->data) {
-                if (b->len) memcpy(d, b->data, b->len);
-                tsq_small_free(b->ctx, b->data, b->cap);
-            }
-        } else if (b->cap > SMALL_MAX) {
-            d = b->ctx->alloc(b->ctx->ud, b->data, b->cap, ncap);
-        } else if ((d = b->ctx->alloc(b->ctx->ud, NULL, 0, ncap)) != NULL) {
-            if (b->len) memcpy(d, b->data, b->len);
-            tsq_small_free(b->ctx, b->data, b->cap);
-        }
+        char *d = tsq_ctx_alloc(b->ctx, b->data, b->cap, ncap); /* small buffers stay small blocks */
         if (!d) {
             b->failed = 1;
             return 0;

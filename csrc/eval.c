@@ -531,12 +531,6 @@ static void memo_key(tsq_memo *m, char kind, const char *a, const char *b) {
     tsq_buf_add(&m->key, b ? b : "", b ? strlen(b) + 1 : 1);
 }
 
-static uint32_t memo_hash(const char *s, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 /* The entry for the key in m->key: found (*hit = 1), or a new one to fill (*hit = 0);
  * NULL when out of memory (the fact is then asked without being kept). */
 static memo_ent *memo_find(tsq_memo *m, int *hit) {
@@ -557,7 +551,7 @@ static memo_ent *memo_find(tsq_memo *m, int *hit) {
         m->slots = ns;
         m->cap = nc;
     }
-    uint32_t h = memo_hash(m->key.data, m->key.len);
+    uint32_t h = (uint32_t)tsq_hash_n(m->key.data, m->key.len);
     size_t j = h & (m->cap - 1);
     for (;; j = (j + 1) & (m->cap - 1)) {
         memo_ent *x = &m->slots[j];

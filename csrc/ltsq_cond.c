@@ -2,6 +2,8 @@
  * any, none, variable, wmi, file, ...) and evaluate. */
 #include "ltsq_int.h"
 
+#include <strings.h>
+
 /* ------------------------------------------------------------------ condition boxes */
 
 condbox *ltsqi_newcondbox(lua_State *L) {
@@ -177,45 +179,43 @@ int ltsqi_wmi(lua_State *L) {
     return 1;
 }
 
-typedef struct leaf_spec {
-    const char *fn, *cls;
-    const char *const fields[6]; /* in the order they are written */
-} leaf_spec;
-
-static const leaf_spec leaf_specs[] = {
-    {"file", "SMS_TaskSequence_FileConditionExpression", {"DateTime", "DateTimeOperator", "Path", "Version", "VersionOperator", NULL}},
-    {"folder", "SMS_TaskSequence_FolderConditionExpression", {"DateTime", "DateTimeOperator", "Path", NULL, NULL, NULL}},
-    {"registry", "SMS_TaskSequence_RegistryConditionExpression", {"Data", "KeyPath", "Operator", "Type", "Value", NULL}},
-    {"software", "SMS_TaskSequence_SoftwareConditionExpression", {"Operator", "ProductCode", "ProductName", "UpgradeCode", "Version", NULL}},
-};
-
-/* The operators each leaf field takes (conditions.md 2.3-2.6); a new condition gets the
- * console's spelling whatever the case given ("nonExists", the SDK's registry spelling,
- * is kept as written). */
+/* The operators each leaf's operator fields take (conditions.md 2.3-2.6); a new condition
+ * gets the console's spelling whatever the case given ("nonExists", the SDK's registry
+ * spelling, is kept as written). */
 static const char *const compare_ops[] = {"equals", "notEquals", "less", "lessEqual", "greater", "greaterEqual", NULL};
 static const char *const registry_ops[] = {"exists", "notExists", "nonExists", "equals", "notEquals", "less",
                                            "lessEqual", "greater", "greaterEqual", NULL};
 static const char *const software_ops[] = {"AnyVersion", "ThisVersion", NULL};
 
-static const char *leaf_operator(lua_State *L, const leaf_spec *sp, const char *field, const char *op) {
-    const char *const *allowed = !strcmp(sp->fn, "registry") ? registry_ops : !strcmp(sp->fn, "software") ? software_ops : compare_ops;
-    for (int i = 0; allowed[i]; i++) {
-        size_t n = strlen(allowed[i]);
-        int same = strlen(op) == n;
-        for (size_t j = 0; same && j < n; j++) {
-            int a = (unsigned char)op[j], b = (unsigned char)allowed[i][j];
-            same = (a >= 'A' && a <= 'Z' ? a + 32 : a) == (b >= 'A' && b <= 'Z' ? b + 32 : b);
-        }
-        if (same) return allowed[i];
-    }
+typedef struct leaf_spec {
+    const char *fn, *cls;
+    const char *const fields[6]; /* in the order they are written */
+    const char *const *ops;      /* what its *Operator fields take */
+} leaf_spec;
+
+static const leaf_spec leaf_specs[] = {
+    {"file", "SMS_TaskSequence_FileConditionExpression", {"DateTime", "DateTimeOperator", "Path", "Version", "VersionOperator", NULL}, compare_ops},
+    {"folder", "SMS_TaskSequence_FolderConditionExpression", {"DateTime", "DateTimeOperator", "Path", NULL, NULL, NULL}, compare_ops},
+    {"registry", "SMS_TaskSequence_RegistryConditionExpression", {"Data", "KeyPath", "Operator", "Type", "Value", NULL}, registry_ops},
+    {"software", "SMS_TaskSequence_SoftwareConditionExpression", {"Operator", "ProductCode", "ProductName", "UpgradeCode", "Version", NULL}, software_ops},
+};
+
+/* Pushes the names of a NULL-terminated list joined with ", " (for error messages). */
+static const char *push_joined(lua_State *L, const char *const *names) {
     luaL_Buffer lb;
     luaL_buffinit(L, &lb);
-    for (int i = 0; allowed[i]; i++) {
+    for (int i = 0; names[i]; i++) {
         if (i) luaL_addstring(&lb, ", ");
-        luaL_addstring(&lb, allowed[i]);
+        luaL_addstring(&lb, names[i]);
     }
     luaL_pushresult(&lb);
-    luaL_error(L, "unknown %s '%s' in %s condition (valid: %s)", field, op, sp->fn, lua_tostring(L, -1));
+    return lua_tostring(L, -1);
+}
+
+static const char *leaf_operator(lua_State *L, const leaf_spec *sp, const char *field, const char *op) {
+    for (int i = 0; sp->ops[i]; i++)
+        if (strcasecmp(op, sp->ops[i]) == 0) return sp->ops[i];
+    luaL_error(L, "unknown %s '%s' in %s condition (valid: %s)", field, op, sp->fn, push_joined(L, sp->ops));
     return NULL;
 }
 
@@ -228,14 +228,8 @@ static int new_leaf(lua_State *L) {
         int ok = 0;
         for (int i = 0; k && sp->fields[i] && !ok; i++) ok = !strcmp(k, sp->fields[i]);
         if (!ok) {
-            luaL_Buffer lb;
-            luaL_buffinit(L, &lb);
-            for (int i = 0; sp->fields[i]; i++) {
-                if (i) luaL_addstring(&lb, ", ");
-                luaL_addstring(&lb, sp->fields[i]);
-            }
-            luaL_pushresult(&lb);
-            return luaL_error(L, "unknown field '%s' in %s condition (valid: %s)", k ? k : luaL_typename(L, -3), sp->fn, lua_tostring(L, -1));
+            const char *what = k ? k : luaL_typename(L, -2); /* the key, below its value */
+            return luaL_error(L, "unknown field '%s' in %s condition (valid: %s)", what, sp->fn, push_joined(L, sp->fields));
         }
         lua_pop(L, 1);
     }

@@ -76,47 +76,42 @@ static inline uint64_t maybe_special(uint64_t x) {
     return lt | ((y - ONES) & ~y & HIGHS) | ((z - ONES) & ~z & HIGHS);
 }
 
-int tsq_xml_clean(const char *s, size_t n, int attr) {
-    unsigned mask = attr ? 3u : 1u;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        if (maybe_special(x)) break;
-    }
-    for (; i < n; i++)
-        if (esc_class[(unsigned char)s[i]] & mask) return 0;
-    return 1;
-}
-
-static void xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
-    unsigned mask = attr ? 3u : 1u;
-    size_t run = 0, i = 0;
+/* The index of the first byte at or after i that needs a reference (mask: 1 text, 3 in an
+ * attribute value), or n. Eight clean bytes at a time. */
+static size_t next_special(const char *s, size_t n, size_t i, unsigned mask) {
     while (i < n) {
         uint64_t x;
-        while (i + 8 <= n) { /* eight clean bytes at a time */
+        while (i + 8 <= n) {
             memcpy(&x, s + i, 8);
             if (maybe_special(x)) break;
             i += 8;
         }
-        for (size_t lim = i + 8 < n ? i + 8 : n; i < lim; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if (!(esc_class[c] & mask)) continue;
-            const char *rep;
-            size_t rl;
-            switch (c) {
-            case '&': rep = "&amp;"; rl = 5; break;
-            case '<': rep = "&lt;"; rl = 4; break;
-            case '>': rep = "&gt;"; rl = 4; break;
-            case '"': rep = "&quot;"; rl = 6; break;
-            case '\r': rep = "&#xD;"; rl = 5; break;
-            case '\n': rep = "&#xA;"; rl = 5; break;
-            default: rep = "&#x9;"; rl = 5; break;
-            }
-            emit(b, s + run, i - run);
-            emit(b, rep, rl);
-            run = i + 1;
+        for (size_t lim = i + 8 < n ? i + 8 : n; i < lim; i++)
+            if (esc_class[(unsigned char)s[i]] & mask) return i;
+    }
+    return n;
+}
+
+int tsq_xml_clean(const char *s, size_t n, int attr) { return next_special(s, n, 0, attr ? 3u : 1u) == n; }
+
+static void xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
+    unsigned mask = attr ? 3u : 1u;
+    size_t run = 0;
+    for (size_t i = next_special(s, n, 0, mask); i < n; i = next_special(s, n, i + 1, mask)) {
+        const char *rep;
+        size_t rl;
+        switch (s[i]) {
+        case '&': rep = "&amp;"; rl = 5; break;
+        case '<': rep = "&lt;"; rl = 4; break;
+        case '>': rep = "&gt;"; rl = 4; break;
+        case '"': rep = "&quot;"; rl = 6; break;
+        case '\r': rep = "&#xD;"; rl = 5; break;
+        case '\n': rep = "&#xA;"; rl = 5; break;
+        default: rep = "&#x9;"; rl = 5; break;
         }
+        emit(b, s + run, i - run);
+        emit(b, rep, rl);
+        run = i + 1;
     }
     emit(b, s + run, n - run);
 }
@@ -234,14 +229,9 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
             put(w, src + x, y - x);
             continue;
         }
-        size_t nl = tsq_name_len(a->name);
-        if (!room(w->out, nl + 3)) return;
-        char *d = w->out->data + w->out->len; /* ' name="' */
-        d[0] = ' ';
-        memcpy(d + 1, a->name, nl);
-        d[nl + 1] = '=';
-        d[nl + 2] = '"';
-        w->out->len += nl + 3;
+        PUTL(w, " ");
+        put_name(w, a->name);
+        PUTL(w, "=\"");
         if (a->clean) emit(w->out, a->value, a->len);
         else xml_escape(w->out, a->value, a->len, 1);
         PUTL(w, "\"");
