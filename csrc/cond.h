@@ -102,7 +102,6 @@ typedef struct tsq_memo {
     tsq_ctx *ctx;
     struct tsq_memo_ent *slots; /* open addressing */
     size_t cap, n;
-    tsq_buf key;
 } tsq_memo;
 void tsq_memo_init(tsq_memo *m, tsq_ctx *ctx);
 void tsq_memo_free(tsq_memo *m);

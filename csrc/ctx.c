@@ -27,10 +27,10 @@ static void *default_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     return p ? realloc(p, nsize) : malloc(nsize);
 }
 
-#define SMALL_MAX 512
+#define SMALL_MAX 1024
 #define SMALL_CHUNK 16384
 
-/* Blocks up to 512 bytes come from the small-block lists (tsq_small_alloc), larger ones
+/* Blocks up to 1024 bytes come from the small-block lists (tsq_small_alloc), larger ones
  * from the allocator; a block moves between the two when a resize crosses that size. */
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {
     if (nsize == 0) {
@@ -93,14 +93,20 @@ void tsq_small_free(tsq_ctx *ctx, void *p, size_t size) {
     ctx->small_free[k] = p;
 }
 
-/* Strings from tsq_strndup carry their size in front so they can be freed exactly. */
-char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n) {
+/* Strings from tsq_stralloc and tsq_strndup carry their size in front so they can be
+ * freed exactly. tsq_stralloc: room for n bytes and a NUL, which it writes at [n]. */
+char *tsq_stralloc(tsq_ctx *ctx, size_t n) {
     size_t *p = tsq_small_alloc(ctx, sizeof(size_t) + n + 1);
     if (!p) return NULL;
     *p = n + 1 + sizeof(size_t);
     char *d = (char *)(p + 1);
-    if (n) memcpy(d, s, n);
     d[n] = '\0';
+    return d;
+}
+
+char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n) {
+    char *d = tsq_stralloc(ctx, n);
+    if (d && n) memcpy(d, s, n);
     return d;
 }
 

@@ -35,7 +35,9 @@
 
 enum { O_AND, O_OR, O_NOT, O_VAR, O_WMI, O_FILE, O_FOLDER, O_REG, O_SW, O_OS };
 enum { K_EXISTS, K_NOTEXISTS, K_EQ, K_NE, K_LT, K_LE, K_GT, K_GE, K_LIKE, K_NOTLIKE, K_NONE };
-enum { OF_TOP = 1, OF_INT = 2, OF_IGNORE = 4, OF_ANY = 8 };
+/* OF_EXP: the operand's text (the query of a wmi test, the path or key of the others) holds
+ * a '%' and is expanded before the fact is asked; without it the text is used as it is. */
+enum { OF_TOP = 1, OF_INT = 2, OF_IGNORE = 4, OF_ANY = 8, OF_EXP = 16 };
 
 typedef struct sv {
     const char *s; /* NUL-terminated; NULL when absent */
@@ -324,12 +326,14 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, const leafvals 
         if (!o->a.s || !o->a.len) o->a.s = "root\\cimv2";
         if (!o->b.s) return tsq_err(k->err, TSQ_EINVAL, "a wmi condition without a query");
         if (ignore) o->flags |= OF_IGNORE;
+        if (memchr(o->b.s, '%', o->b.len)) o->flags |= OF_EXP;
         return TSQ_OK;
     case CLS_FILE:
     case CLS_FOLDER: {
         o->kind = id == CLS_FILE ? O_FILE : O_FOLDER;
         o->a = v->f[F_PATH];
         if (!o->a.s) return tsq_err(k->err, TSQ_EINVAL, "a %s condition without a path", id == CLS_FILE ? "file" : "folder");
+        if (memchr(o->a.s, '%', o->a.len)) o->flags |= OF_EXP;
         o->cmp = o->cmp2 = K_NONE;
         if (id == CLS_FILE && (o->b = v->f[F_VERSION]).s && o->b.len) {
             sv vop = v->f[F_VERSIONOPERATOR];
@@ -353,6 +357,7 @@ static tsq_status compile_leaf(comp *k, cop *o, const char *cls, const leafvals 
         o->c = v->f[F_TYPE];
         o->d = v->f[F_DATA];
         if (!o->a.s) return tsq_err(k->err, TSQ_EINVAL, "a registry condition without a key path");
+        if (memchr(o->a.s, '%', o->a.len)) o->flags |= OF_EXP;
         if (!o->b.s) o->b.s = "";
         if (!o->d.s) o->d.s = "";
         if ((o->cmp = (uint8_t)cmp_kind(op.s)) == K_NONE || o->cmp >= K_LIKE) return bad_op(k, "registry", op);
@@ -508,7 +513,6 @@ typedef struct tsq_memo_ent {
 void tsq_memo_init(tsq_memo *m, tsq_ctx *ctx) {
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
-    tsq_buf_init(&m->key, ctx);
 }
 
 void tsq_memo_free(tsq_memo *m) {
@@ -519,23 +523,43 @@ void tsq_memo_free(tsq_memo *m) {
             tsq_strfree(m->ctx, m->slots[i].s2);
         }
     if (m->slots) tsq_ctx_alloc(m->ctx, m->slots, m->cap * sizeof *m->slots, 0);
-    tsq_buf_free(&m->key);
     memset(m, 0, sizeof *m);
 }
 
-/* The key of a fact: its kind and its parts, NUL-separated, in m->key. */
-static void memo_key(tsq_memo *m, char kind, const char *a, const char *b) {
-    m->key.len = 0;
-    tsq_buf_add(&m->key, &kind, 1);
-    tsq_buf_add(&m->key, a ? a : "", a ? strlen(a) + 1 : 1);
-    tsq_buf_add(&m->key, b ? b : "", b ? strlen(b) + 1 : 1);
+/* A fact's key is its kind and its parts, each with its NUL: "Rkey\0value\0". It is
+ * hashed and compared part by part, eight bytes at a time, and copied only when new. */
+typedef struct memo_q {
+    char kind;
+    const char *a, *b;
+    size_t alen, blen; /* without the NUL */
+} memo_q;
+
+static uint64_t mix(uint64_t h, uint64_t w) {
+    h = (h ^ w) * 0x9E3779B97F4A7C15u;
+    return h ^ (h >> 29);
 }
 
-/* The entry for the key in m->key: found (*hit = 1), or a new one to fill (*hit = 0);
- * NULL when out of memory (the fact is then asked without being kept). */
-static memo_ent *memo_find(tsq_memo *m, int *hit) {
+static uint64_t hash_part(uint64_t h, const char *s, size_t n) {
+    uint64_t w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = mix(h, w);
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    return mix(h, w ^ ((uint64_t)n << 56));
+}
+
+static uint32_t memo_hash(const memo_q *q) {
+    uint64_t h = hash_part((uint64_t)(unsigned char)q->kind, q->a, q->alen);
+    h = hash_part(h, q->b, q->blen);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The entry for the fact q: found (*hit = 1), or a new one to fill (*hit = 0); NULL when
+ * out of memory (the fact is then asked without being kept). */
+static memo_ent *memo_find(tsq_memo *m, const memo_q *q, int *hit) {
     *hit = 0;
-    if (m->key.failed) return NULL;
     if ((m->n + 1) * 2 > m->cap) {
         size_t nc = m->cap ? m->cap * 2 : 64;
         memo_ent *ns = tsq_ctx_alloc(m->ctx, NULL, 0, nc * sizeof *ns);
@@ -551,20 +575,28 @@ static memo_ent *memo_find(tsq_memo *m, int *hit) {
         m->slots = ns;
         m->cap = nc;
     }
-    uint32_t h = (uint32_t)tsq_hash_n(m->key.data, m->key.len);
+    uint32_t h = memo_hash(q);
+    size_t klen = 1 + q->alen + 1 + q->blen + 1;
     size_t j = h & (m->cap - 1);
     for (;; j = (j + 1) & (m->cap - 1)) {
         memo_ent *x = &m->slots[j];
         if (!x->key) break;
-        if (x->hash == h && x->klen == m->key.len && memcmp(x->key, m->key.data, x->klen) == 0) {
+        if (x->hash == h && x->klen == klen && x->key[0] == q->kind && memcmp(x->key + 1, q->a, q->alen) == 0 &&
+            memcmp(x->key + 2 + q->alen, q->b, q->blen) == 0) {
             *hit = 1;
             return x;
         }
     }
     memo_ent *x = &m->slots[j];
     memset(x, 0, sizeof *x);
-    if (!(x->key = tsq_strndup(m->ctx, m->key.data, m->key.len))) return NULL;
-    x->klen = m->key.len;
+    char *k = tsq_stralloc(m->ctx, klen - 1);
+    if (!k) return NULL;
+    k[0] = q->kind;
+    memcpy(k + 1, q->a, q->alen);
+    k[1 + q->alen] = '\0';
+    memcpy(k + 2 + q->alen, q->b, q->blen);
+    x->key = k;
+    x->klen = klen;
     x->hash = h;
     m->n++;
     return x;
@@ -590,7 +622,25 @@ typedef struct ev {
     tsq_buf x1, why, text;
 } ev;
 
-static const char *expand(ev *e, sv s) { return tsq_env_expand(e->env, s.s, &e->x1); }
+/* The operand's text with %VAR% references expanded (OF_EXP), else the text itself. */
+static const char *expand(ev *e, const cop *o, sv s) { return o->flags & OF_EXP ? tsq_env_expand(e->env, s.s, &e->x1) : s.s; }
+
+/* An error whose message is the strings of parts joined (NULL ends the list): the messages
+ * of facts that are not described come once per operand in a plan, and this costs a copy
+ * where tsq_err's formatting costs a thousand instructions. */
+static tsq_status err_join(tsq_error *err, tsq_status code, const char *const *parts) {
+    if (!err) return code;
+    err->code = code;
+    size_t n = 0, cap = sizeof err->message - 1;
+    for (; *parts && n < cap; parts++) {
+        size_t l = strlen(*parts);
+        if (l > cap - n) l = cap - n;
+        memcpy(err->message + n, *parts, l);
+        n += l;
+    }
+    err->message[n] = '\0';
+    return code;
+}
 
 static void why(ev *e, const char *fmt, ...)
 #ifdef __GNUC__
@@ -610,7 +660,8 @@ static void why(ev *e, const char *fmt, ...) {
 }
 
 static tsq_status no_fact(ev *e, const char *what, const char *detail) {
-    return tsq_err(e->err, TSQ_EFACT, "%s %s is not described", what, detail);
+    const char *parts[] = {what, " ", detail, " is not described", NULL};
+    return err_join(e->err, TSQ_EFACT, parts);
 }
 
 static int eval_var(ev *e, const cop *o) {
@@ -655,8 +706,13 @@ static int eval_var(ev *e, const cop *o) {
 static memo_ent *memo_lookup(ev *e, char kind, const char *a, const char *b, int *hit) {
     *hit = 0;
     if (!e->memo) return NULL;
-    memo_key(e->memo, kind, a, b);
-    return memo_find(e->memo, hit);
+    memo_q q;
+    q.kind = kind;
+    q.a = a ? a : "";
+    q.b = b ? b : "";
+    q.alen = strlen(q.a);
+    q.blen = strlen(q.b);
+    return memo_find(e->memo, &q, hit);
 }
 
 static NOINLINE tsq_status ask_wmi(ev *e, const char *ns, const char *q, long *rows) {
@@ -730,7 +786,7 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
         *res = eval_var(e, o);
         return TSQ_OK;
     case O_WMI: {
-        const char *q = expand(e, o->b);
+        const char *q = expand(e, o, o->b);
         long rows = 0;
         st = ask_wmi(e, o->a.s, q, &rows);
         if (st == TSQ_EFACT) return no_fact(e, "wmi query", q);
@@ -748,7 +804,7 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
     }
     case O_FILE:
     case O_FOLDER: {
-        const char *path = expand(e, o->a);
+        const char *path = expand(e, o, o->a);
         const char *what = o->kind == O_FILE ? "file" : "folder";
         tsq_file_fact f;
         memset(&f, 0, sizeof f);
@@ -778,11 +834,14 @@ static tsq_status eval_leaf(ev *e, const cop *o, int *res) {
         return TSQ_OK;
     }
     case O_REG: {
-        const char *key = expand(e, o->a);
+        const char *key = expand(e, o, o->a);
         tsq_reg_fact f;
         memset(&f, 0, sizeof f);
         st = ask_registry(e, key, o->b.s, &f);
-        if (st == TSQ_EFACT) return tsq_err(e->err, TSQ_EFACT, "registry value %s\\%s is not described", key, o->b.s);
+        if (st == TSQ_EFACT) {
+            const char *parts[] = {"registry value ", key, "\\", o->b.s, " is not described", NULL};
+            return err_join(e->err, TSQ_EFACT, parts);
+        }
         if (st) return tsq_err(e->err, st, "registry key %s could not be read", key);
         if (o->cmp == K_EXISTS || o->cmp == K_NOTEXISTS) {
             int ex = f.exists && (!o->c.s || !o->c.len || (f.type && tsq_ascii_casecmp(f.type, o->c.s) == 0));

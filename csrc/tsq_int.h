@@ -40,7 +40,7 @@ struct tsq_ctx {
     int pool;             /* 0: TSQ_NO_POOL was set, every node and block is its own allocation */
     tsq_node *free_nodes; /* node structs ready for use (linked through next) */
     struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */
-    void *small_free[32];   /* tsq_small_alloc: free blocks of 16, 32, ... 512 bytes */
+    void *small_free[64];   /* tsq_small_alloc: free blocks of 16, 32, ... 1024 bytes */
     struct tsq_slab *small_chunks; /* the blocks small ones are cut from */
     char *small_at;         /* the unused end of the newest chunk */
     size_t small_left;
@@ -50,13 +50,14 @@ struct tsq_ctx {
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
-/* Blocks of at most 512 bytes from per-context free lists (freed with the exact size
+/* Blocks of at most 1024 bytes from per-context free lists (freed with the exact size
  * they were allocated with); larger ones from the context's allocator. The blocks of a
  * freed document are reused by the next; the memory goes back with the context. */
 void *tsq_small_alloc(tsq_ctx *ctx, size_t size);
 void tsq_small_free(tsq_ctx *ctx, void *p, size_t size);
+char *tsq_stralloc(tsq_ctx *ctx, size_t n); /* n bytes to fill and a NUL at [n] */
 char *tsq_strndup(tsq_ctx *ctx, const char *s, size_t n);
-void tsq_strfree(tsq_ctx *ctx, char *s); /* frees a string from tsq_strndup */
+void tsq_strfree(tsq_ctx *ctx, char *s); /* frees a string from tsq_stralloc or tsq_strndup */
 /* Interns s[0..n): the same pointer for equal strings, for the context's lifetime. */
 const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n);
 const char *tsq_intern(tsq_ctx *ctx, const char *s);

@@ -651,6 +651,51 @@ static void test_fact_cache(void) {
     tsq_node_release(seq);
 }
 
+#define REG_KV(n, key, value)                                                                                \
+    "<step type=\"X\" name=\"" n "\"><condition><expression type=\"SMS_TaskSequence_RegistryConditionExpression\">" \
+    "<variable name=\"KeyPath\">" key "</variable><variable name=\"Value\">" value "</variable>"           \
+    "<variable name=\"Operator\">exists</variable></expression></condition></step>"
+
+static tsq_status c_registry_some(void *ud, const char *key, const char *value, tsq_reg_fact *f) {
+    counter *c = ud;
+    c->registry++;
+    if (strcmp(value, "none") == 0) return TSQ_EFACT;
+    f->exists = strcmp(key, "HKLM\\Software\\Vendor\\AB") == 0 && strcmp(value, "C") == 0;
+    f->type = "REG_SZ";
+    return TSQ_OK;
+}
+
+static void test_fact_keys(void) {
+    CASE("fact cache: facts are told apart by every part (no two keys are joined), texts with %VAR% are expanded first");
+    const char *doc = "<sequence version=\"3.10\">" REG_KV("R1", "HKLM\\Software\\Vendor\\AB", "C")
+        REG_KV("R2", "HKLM\\Software\\Vendor\\A", "BC") REG_KV("R3", "HKLM\\Software\\Vendor\\ABC", "")
+        REG_KV("R4", "%Hive%\\Software\\Vendor\\AB", "C") REG_KV("R5", "HKLM\\Software\\Vendor\\AB", "C")
+        REG_KV("R6", "HKLM\\Software\\Vendor\\Z", "none") FILE_STEP("F1", "%D%\\a.exe", "10.0.1")
+        FILE_STEP("F2", "C:\\a.exe", "10.0.1") FILE_STEP("F3", "%E%\\a.exe", "10.0.1") "</sequence>";
+    const char *expect = "R1 run\nR2 skip_condition: condition is false\nR3 skip_condition: condition is false\n"
+                         "R4 run\nR5 run\nR6 error: registry value HKLM\\Software\\Vendor\\Z\\none is not described\n"
+                         "F1 run\nF2 run\nF3 skip_condition: condition is false\n";
+    tsq_node *seq = NULL;
+    CHECK(tsq_parse(ctx, doc, strlen(doc), "keys.xml", &seq, NULL) == TSQ_OK);
+    counter c;
+    memset(&c, 0, sizeof c);
+    tsq_provider p = {c_wmi, c_file, c_file, c_registry_some, c_software, &c};
+    tsq_env *env = tsq_env_new(ctx);
+    tsq_env_set_provider(env, &p);
+    tsq_env_set_fact_cache(env, 1);
+    CHECK(tsq_env_set(env, "Hive", "HKLM") == TSQ_OK);
+    CHECK(tsq_env_set(env, "D", "C:") == TSQ_OK);
+    CHECK(tsq_env_set(env, "E", "D:") == TSQ_OK);
+    plan_log[0] = '\0';
+    CHECK(tsq_plan(seq, env, on_plan, NULL, NULL) == TSQ_OK);
+    CHECK_STR(plan_log, expect);
+    /* R1, R4 and R5 are one fact; F1 and F2 too, F3 (D:\a.exe) another: its version is 10.0.2 */
+    CHECK(c.registry == 4);
+    CHECK(c.file == 2);
+    tsq_env_free(env);
+    tsq_node_release(seq);
+}
+
 static void test_condition_added(void) {
     CASE("a condition given to a read step that had none is evaluated, and removing it too");
     const char *doc = "<sequence version=\"3.10\"><step type=\"X\" name=\"A\"><action>x</action></step></sequence>";
@@ -680,6 +725,7 @@ static void test_condition_added(void) {
 int main(void) {
     ctx = tsq_ctx_new(NULL, NULL);
     test_fact_cache();
+    test_fact_keys();
     test_condition_added();
     test_table();
     test_messages();
