@@ -28,6 +28,146 @@
 
 static const char *progname = "tsq";
 
+/* ------------------------------------------------------------------ the states' allocator */
+
+/* A script makes and drops small blocks by the hundred thousand (a box, a string, a table
+ * per step), and Lua gives every block back with its size. So a state of this host takes
+ * blocks of up to 256 bytes from free lists by size class (16 bytes apart), cut from 64 KiB
+ * chunks that go back to malloc when the state is closed; larger blocks come from malloc.
+ * This keeps the churn out of malloc's bins, where it also made the core's own large
+ * requests slow (each one consolidated the small blocks freed since the last). With
+ * TSQ_NO_POOL=1 every block is malloc'd on its own, so that memory checkers see each. */
+#define POOL_MAX 256
+#define POOL_CHUNK ((size_t)64 * 1024)
+
+typedef struct pool {
+    void *free[POOL_MAX / 16]; /* blocks of 16, 32, ... 256 bytes */
+    char *at;                  /* the rest of the newest chunk */
+    size_t left;
+    void *chunks; /* linked through their first word */
+    int off;      /* TSQ_NO_POOL: plain malloc */
+} pool;
+
+static void pool_put(pool *p, void *b, size_t size) {
+    size_t k = (size - 1) >> 4;
+    *(void **)b = p->free[k];
+    p->free[k] = b;
+}
+
+static void *pool_get(pool *p, size_t size) {
+    size_t k = (size - 1) >> 4, bytes = (k + 1) << 4;
+    void *b = p->free[k];
+    if (b) {
+        p->free[k] = *(void **)b;
+        return b;
+    }
+    if (p->left < bytes) {
+        while (p->left >= 16) { /* the end of the old chunk goes to the free lists */
+            size_t n = p->left >= POOL_MAX ? POOL_MAX : p->left & ~(size_t)15;
+            pool_put(p, p->at, n);
+            p->at += n;
+            p->left -= n;
+        }
+        char *c = malloc(POOL_CHUNK);
+        if (!c) return NULL;
+        *(void **)c = p->chunks;
+        p->chunks = c;
+        p->at = c + 16;
+        p->left = POOL_CHUNK - 16;
+    }
+    b = p->at;
+    p->at += bytes;
+    p->left -= bytes;
+    return b;
+}
+
+static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    pool *p = ud;
+    if (!ptr) osize = 0; /* for a new block Lua passes the object's type there */
+    int old_small = ptr && osize && osize <= POOL_MAX && !p->off;
+    if (nsize == 0) {
+        if (old_small) pool_put(p, ptr, osize);
+        else free(ptr);
+        return NULL;
+    }
+    if (p->off) return realloc(ptr, nsize);
+    if (nsize > POOL_MAX && !old_small) return realloc(ptr, nsize);
+    if (old_small && nsize <= POOL_MAX && ((osize - 1) >> 4) == ((nsize - 1) >> 4)) return ptr; /* same class */
+    void *b = nsize <= POOL_MAX ? pool_get(p, nsize) : malloc(nsize);
+    if (!b) return NULL;
+    if (ptr) {
+        memcpy(b, ptr, osize < nsize ? osize : nsize);
+        if (old_small) pool_put(p, ptr, osize);
+        else free(ptr);
+    }
+    return b;
+}
+
+static int panic(lua_State *L) {
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object is not a string";
+    fprintf(stderr, "%s: PANIC: unprotected error in call to Lua API (%s)\n", progname, msg);
+    return 0; /* abort */
+}
+
+/* Warnings as lua.c has them (through luaL_newstate): off until a script warns "@on". */
+static void warn_on(void *ud, const char *msg, int tocont);
+static void warn_off(void *ud, const char *msg, int tocont);
+
+static int warn_control(lua_State *L, const char *msg, int tocont) {
+    if (tocont || *msg++ != '@') return 0;
+    if (strcmp(msg, "off") == 0) lua_setwarnf(L, warn_off, L);
+    else if (strcmp(msg, "on") == 0) lua_setwarnf(L, warn_on, L);
+    return 1;
+}
+
+static void warn_off(void *ud, const char *msg, int tocont) { warn_control((lua_State *)ud, msg, tocont); }
+
+static void warn_cont(void *ud, const char *msg, int tocont) {
+    fputs(msg, stderr);
+    if (tocont) {
+        lua_setwarnf((lua_State *)ud, warn_cont, ud);
+    } else {
+        fputs("\n", stderr);
+        fflush(stderr);
+        lua_setwarnf((lua_State *)ud, warn_on, ud);
+    }
+}
+
+static void warn_on(void *ud, const char *msg, int tocont) {
+    if (warn_control((lua_State *)ud, msg, tocont)) return;
+    fputs("Lua warning: ", stderr);
+    warn_cont(ud, msg, tocont);
+}
+
+/* A state with the pooled allocator; close it with close_state. */
+static lua_State *pooled_state(void) {
+    pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    const char *np = getenv("TSQ_NO_POOL");
+    p->off = np && *np && strcmp(np, "0") != 0;
+    lua_State *L = lua_newstate(pool_alloc, p);
+    if (!L) {
+        free(p);
+        return NULL;
+    }
+    lua_atpanic(L, panic);
+    lua_setwarnf(L, warn_off, L);
+    return L;
+}
+
+static void close_state(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    lua_close(L);
+    pool *p = ud;
+    while (p->chunks) {
+        void *c = p->chunks;
+        p->chunks = *(void **)c;
+        free(c);
+    }
+    free(p);
+}
+
 /* ------------------------------------------------------------------ states */
 
 static int msghandler(lua_State *L) {
@@ -124,7 +264,7 @@ static void open_state(lua_State *L) {
 }
 
 static lua_State *new_state(void) {
-    lua_State *L = luaL_newstate();
+    lua_State *L = pooled_state();
     if (L) open_state(L);
     return L;
 }
@@ -328,7 +468,7 @@ static void *worker_main(void *ud) {
     } else {
         worker_loop(L, j);
     }
-    if (L) lua_close(L);
+    if (L) close_state(L);
     pthread_mutex_lock(&j->lock);
     j->running--;
     pthread_cond_broadcast(&j->cond);
@@ -481,7 +621,7 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
     if (argv[0] && argv[0][0]) progname = argv[0];
-    lua_State *L = luaL_newstate();
+    lua_State *L = pooled_state();
     if (L == NULL) {
         fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
         return EXIT_FAILURE;
@@ -491,7 +631,7 @@ int main(int argc, char **argv) {
     lua_pushlightuserdata(L, &m);
     int status = lua_pcall(L, 1, 0, 0); /* errors from inside carry their traceback already */
     report(L, status);
-    lua_close(L);
+    close_state(L);
     if (status != LUA_OK) return EXIT_FAILURE;
     return m.code;
 }

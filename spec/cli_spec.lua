@@ -103,6 +103,59 @@ describe("tsq, the host", function()
     assert.equals("function\tfunction\n", out)
   end)
 
+  it("keeps warnings off until a script turns them on, as lua does", function()
+    local s = dir .. "/warn.lua"
+    write(s, [[warn("hidden") warn("@on") warn("shown ", "in two") warn("@off") warn("hidden")]])
+    local out, err, rc = tsq("run", s)
+    assert.equals(0, rc, err)
+    assert.equals("", out)
+    assert.equals("Lua warning: shown in two\n", err)
+  end)
+
+  -- The host's states take small blocks from free lists by size (TSQ_NO_POOL=1: malloc):
+  -- blocks that grow and shrink across the small/large line keep their contents.
+  for _, pooled in ipairs { true, false } do
+    it("keeps every block's contents across growing and shrinking" .. (pooled and "" or " (TSQ_NO_POOL)"), function()
+      local s = dir .. "/blocks.lua"
+      write(s, [[
+local sum = 0
+for round = 1, 3 do
+  local t = {}
+  for i = 1, 2000 do t[i] = ("x"):rep(i % 600) .. i end   -- strings of every size class and beyond
+  for i = 2000, 1, -1 do if i % 3 == 0 then table.remove(t, i) end end
+  local h = {}
+  for i = 1, 300 do h["k" .. i] = i end                    -- a hash part through every size
+  for i = 1, 290 do h["k" .. i] = nil end
+  collectgarbage()
+  for k, v in pairs(h) do sum = sum + v end
+  for i = 1, #t do assert(t[i]:sub(-#tostring(i)) ~= nil) sum = sum + #t[i] end
+end
+local ts = require "tasksequence"
+local seq = ts.sequence "blocks"
+for i = 1, 500 do seq:add(ts.RunCommandLine { Name = ("n"):rep(i % 300) .. i, CommandLine = "cmd " .. i }) end
+collectgarbage()
+local names = 0
+for step in seq:steps() do names = names + #step.Name end
+print(sum, names, #seq:to_xml() > 0)
+]])
+      local cmd = (pooled and "" or "TSQ_NO_POOL=1 ") .. q(BIN) .. " run " .. q(s)
+      local p = io.popen(cmd .. " 2>&1; echo \"@@$?\"")
+      local out = p:read("a")
+      p:close()
+      local expect_sum = 0
+      for _ = 1, 3 do
+        local t = {}
+        for i = 1, 2000 do t[i] = ("x"):rep(i % 600) .. i end
+        for i = 2000, 1, -1 do if i % 3 == 0 then table.remove(t, i) end end
+        for i = 291, 300 do expect_sum = expect_sum + i end
+        for i = 1, #t do expect_sum = expect_sum + #t[i] end
+      end
+      local names = 0
+      for i = 1, 500 do names = names + i % 300 + #tostring(i) end
+      assert.equals(("%d\t%d\ttrue\n@@0\n"):format(expect_sum, names), out)
+    end)
+  end
+
   it("exits 1 with a traceback when a script raises", function()
     local s = dir .. "/boom.lua"
     write(s, [[local function f() error("boom") end f()]])
