@@ -120,7 +120,7 @@ VALGRIND ?=
 TSAN_DIR = $(B)/tsan
 TSAN_CFLAGS = $(CFLAGS_ALL) -fsanitize=thread
 TSAN_OBJ := $(patsubst $(B)/obj/%,$(TSAN_DIR)/obj/%,$(CORE_OBJ))
-TSAN_TEST = $(TSAN_DIR)/test_threads_tsan
+TSAN_TEST = $(TSAN_DIR)/test_threads_tsan $(TSAN_DIR)/test_read_thread_tsan
 
 # run-checks: the C tests, the threads test under ThreadSanitizer (not with valgrind: the two
 # do not mix), the busted specs, then tools/check_install.sh (install, build the example
@@ -154,7 +154,7 @@ $(TSAN_DIR)/obj/gen_%.o: $(B)/gen/%.c $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(TSAN_CFLAGS) -c $< -o $@
 
-$(TSAN_TEST): spec/c/test_threads.c spec/c/harness.h $(TSAN_OBJ)
+$(TSAN_DIR)/%_tsan: spec/c/%.c spec/c/harness.h $(TSAN_OBJ)
 	$(CC) $(TSAN_CFLAGS) -Ispec/c $< -o $@ $(TSAN_OBJ) $(XML_LIBS) -lpthread -lm
 
 demo: all

@@ -39,6 +39,8 @@ void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {
     }
     if (!p) return tsq_small_alloc(ctx, nsize);
     if (osize > SMALL_MAX && nsize > SMALL_MAX) return ctx->alloc(ctx->ud, p, osize, nsize);
+    if (ctx->pool && osize && osize <= SMALL_MAX && nsize <= SMALL_MAX && (osize - 1) >> 4 == (nsize - 1) >> 4)
+        return p; /* the same size class */
     void *q = tsq_small_alloc(ctx, nsize);
     if (!q) return NULL;
     memcpy(q, p, osize < nsize ? osize : nsize);
@@ -47,6 +49,9 @@ void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize) {
 }
 
 void *tsq_malloc(tsq_ctx *ctx, size_t size) { return tsq_small_alloc(ctx, size ? size : 1); }
+void *tsq_realloc(tsq_ctx *ctx, void *ptr, size_t osize, size_t nsize) {
+    return tsq_ctx_alloc(ctx, ptr, ptr ? osize : 0, nsize);
+}
 void tsq_free(tsq_ctx *ctx, void *ptr, size_t size) { tsq_small_free(ctx, ptr, size ? size : 1); }
 
 /* ------------------------------------------------------------------ small blocks */
@@ -176,6 +181,10 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
      * or a leak shows up as one */
     const char *np = getenv("TSQ_NO_POOL");
     ctx->pool = !(np && *np && strcmp(np, "0") != 0);
+    /* TSQ_READ_THREAD: 0 reads every document on the calling thread alone, 1 gives every
+     * document a parsing thread (for tests), unset: documents from 1 MiB up get one */
+    const char *rt = getenv("TSQ_READ_THREAD");
+    ctx->read_thread = rt && *rt ? (strcmp(rt, "0") == 0 ? 0 : 1) : -1;
     tsq_ctx_set_limits(ctx, NULL, NULL);
     for (int i = 0; i < A_COUNT; i++) {
         ctx->atom[i] = tsq_intern(ctx, atom_names[i]);
@@ -190,6 +199,7 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
 void tsq_ctx_free(tsq_ctx *ctx) {
     if (!ctx) return;
     tsq_protos_free(ctx);
+    tsq_read_blocks_free(ctx);
     tsq_names *t = &ctx->names;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i]) tsq_strfree(ctx, (char *)t->slots[i]);

@@ -121,10 +121,14 @@ TSQ_API void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out);
 TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, tsq_error *err);
 
 /* Memory from and back to the context; `size` must be the size allocated. Blocks up to
- * 512 bytes are kept on the context's free lists for reuse (and go back to its allocator
+ * 1,024 bytes are kept on the context's free lists for reuse (and go back to its allocator
  * with the context), larger ones come from and go back to the allocator directly.
- * tsq_malloc returns NULL when out of memory. */
+ * tsq_malloc returns NULL when out of memory. tsq_realloc resizes a block of osize bytes
+ * (ptr NULL: a new block, osize ignored; nsize 0: frees it and returns NULL); it has the
+ * shape of a lua_Alloc, so a host can give a Lua state a context of its own as its
+ * allocator (tsq does), with the context's limits on nothing but the memory's reuse. */
 TSQ_API void *tsq_malloc(tsq_ctx *ctx, size_t size);
+TSQ_API void *tsq_realloc(tsq_ctx *ctx, void *ptr, size_t osize, size_t nsize);
 TSQ_API void tsq_free(tsq_ctx *ctx, void *ptr, size_t size);
 
 /* A growable byte buffer in the context's allocator; used for text output. Functions

@@ -38,6 +38,8 @@ struct tsq_ctx {
     tsq_names names;
     const char *atom[A_COUNT];
     int pool;             /* 0: TSQ_NO_POOL was set, every node and block is its own allocation */
+    int read_thread;      /* TSQ_READ_THREAD: -1 by size (the default), 0 never, 1 always */
+    void *read_blocks;    /* xml_read.c: event blocks kept for the next document's parsing thread */
     tsq_node *free_nodes; /* node structs ready for use (linked through next) */
     struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */
     void *small_free[64];   /* tsq_small_alloc: free blocks of 16, 32, ... 1024 bytes */
@@ -48,6 +50,7 @@ struct tsq_ctx {
     tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
 };
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
+void tsq_read_blocks_free(tsq_ctx *ctx); /* xml_read.c: the parsing thread's blocks it keeps */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
 /* Blocks of at most 1024 bytes from per-context free lists (freed with the exact size

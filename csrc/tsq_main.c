@@ -31,76 +31,14 @@ static const char *progname = "tsq";
 /* ------------------------------------------------------------------ the states' allocator */
 
 /* A script makes and drops small blocks by the hundred thousand (a box, a string, a table
- * per step), and Lua gives every block back with its size. So a state of this host takes
- * blocks of up to 256 bytes from free lists by size class (16 bytes apart), cut from 64 KiB
- * chunks that go back to malloc when the state is closed; larger blocks come from malloc.
- * This keeps the churn out of malloc's bins, where it also made the core's own large
- * requests slow (each one consolidated the small blocks freed since the last). With
- * TSQ_NO_POOL=1 every block is malloc'd on its own, so that memory checkers see each. */
-#define POOL_MAX 256
-#define POOL_CHUNK ((size_t)64 * 1024)
-
-typedef struct pool {
-    void *free[POOL_MAX / 16]; /* blocks of 16, 32, ... 256 bytes */
-    char *at;                  /* the rest of the newest chunk */
-    size_t left;
-    void *chunks; /* linked through their first word */
-    int off;      /* TSQ_NO_POOL: plain malloc */
-} pool;
-
-static void pool_put(pool *p, void *b, size_t size) {
-    size_t k = (size - 1) >> 4;
-    *(void **)b = p->free[k];
-    p->free[k] = b;
-}
-
-static void *pool_get(pool *p, size_t size) {
-    size_t k = (size - 1) >> 4, bytes = (k + 1) << 4;
-    void *b = p->free[k];
-    if (b) {
-        p->free[k] = *(void **)b;
-        return b;
-    }
-    if (p->left < bytes) {
-        while (p->left >= 16) { /* the end of the old chunk goes to the free lists */
-            size_t n = p->left >= POOL_MAX ? POOL_MAX : p->left & ~(size_t)15;
-            pool_put(p, p->at, n);
-            p->at += n;
-            p->left -= n;
-        }
-        char *c = malloc(POOL_CHUNK);
-        if (!c) return NULL;
-        *(void **)c = p->chunks;
-        p->chunks = c;
-        p->at = c + 16;
-        p->left = POOL_CHUNK - 16;
-    }
-    b = p->at;
-    p->at += bytes;
-    p->left -= bytes;
-    return b;
-}
-
-static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    pool *p = ud;
-    if (!ptr) osize = 0; /* for a new block Lua passes the object's type there */
-    int old_small = ptr && osize && osize <= POOL_MAX && !p->off;
-    if (nsize == 0) {
-        if (old_small) pool_put(p, ptr, osize);
-        else free(ptr);
-        return NULL;
-    }
-    if (p->off) return realloc(ptr, nsize);
-    if (nsize > POOL_MAX && !old_small) return realloc(ptr, nsize);
-    if (old_small && nsize <= POOL_MAX && ((osize - 1) >> 4) == ((nsize - 1) >> 4)) return ptr; /* same class */
-    void *b = nsize <= POOL_MAX ? pool_get(p, nsize) : malloc(nsize);
-    if (!b) return NULL;
-    if (ptr) {
-        memcpy(b, ptr, osize < nsize ? osize : nsize);
-        if (old_small) pool_put(p, ptr, osize);
-        else free(ptr);
-    }
-    return b;
+ * per step), and Lua gives every block back with its size. So each state of this host
+ * allocates through a tsq context of its own (tsq_realloc): blocks of up to 1 KiB come
+ * from the context's free lists, larger ones from malloc, and everything goes back when
+ * the state is closed. This keeps the churn out of malloc's bins, where it also made the
+ * core's own large requests slow (each one consolidated the small blocks freed since the
+ * last). TSQ_NO_POOL=1 turns the free lists off, as for every context. */
+static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    return tsq_realloc(ud, ptr, osize, nsize); /* osize is ignored when ptr is NULL */
 }
 
 static int panic(lua_State *L) {
@@ -139,15 +77,13 @@ static void warn_on(void *ud, const char *msg, int tocont) {
     warn_cont(ud, msg, tocont);
 }
 
-/* A state with the pooled allocator; close it with close_state. */
+/* A state that allocates through a context of its own; close it with close_state. */
 static lua_State *pooled_state(void) {
-    pool *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    const char *np = getenv("TSQ_NO_POOL");
-    p->off = np && *np && strcmp(np, "0") != 0;
-    lua_State *L = lua_newstate(pool_alloc, p);
+    tsq_ctx *ctx = tsq_ctx_new(NULL, NULL);
+    if (!ctx) return NULL;
+    lua_State *L = lua_newstate(state_alloc, ctx);
     if (!L) {
-        free(p);
+        tsq_ctx_free(ctx);
         return NULL;
     }
     lua_atpanic(L, panic);
@@ -156,16 +92,10 @@ static lua_State *pooled_state(void) {
 }
 
 static void close_state(lua_State *L) {
-    void *ud = NULL;
-    lua_getallocf(L, &ud);
+    void *ctx = NULL;
+    lua_getallocf(L, &ctx);
     lua_close(L);
-    pool *p = ud;
-    while (p->chunks) {
-        void *c = p->chunks;
-        p->chunks = *(void **)c;
-        free(c);
-    }
-    free(p);
+    tsq_ctx_free(ctx);
 }
 
 /* ------------------------------------------------------------------ states */

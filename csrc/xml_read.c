@@ -46,12 +46,15 @@ typedef struct rd {
     int failed;
     tsq_error *err;
     int line, col;        /* position of our own error */
+    struct rpipe *pipe;    /* building from a parsing thread's events (see below), or NULL */
+    uint32_t ev_pos;      /* then: where libxml2 stood when it reported the event */
 } rd;
 
 /* The offset in the source where libxml2 stands: what xmlByteConsumed computes, read from
  * the input directly on this hot path (twice per element) when no encoder is involved,
  * which is always so for the UTF-8 documents this reader accepts. */
 static uint32_t pos_now(rd *r) {
+    if (r->pipe) return r->ev_pos;
     xmlParserInputPtr in = r->px->input;
     long p;
     if (in && in->base && in->cur && !(in->buf && in->buf->encoder))
@@ -60,6 +63,8 @@ static uint32_t pos_now(rd *r) {
         p = xmlByteConsumed(r->px);
     return p < 0 ? 0 : (uint32_t)p;
 }
+
+static void pipe_stop(struct rpipe *p);
 
 static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *msg) {
     if (r->failed) return;
@@ -80,7 +85,8 @@ static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *msg) {
         r->err->column = col;
         tsq_err(r->err, code, "%s", msg);
     }
-    xmlStopParser(r->px);
+    if (r->pipe) pipe_stop(r->pipe);
+    else xmlStopParser(r->px);
 }
 
 static void on_error(void *ud, xmlErrorPtr e) {
@@ -503,6 +509,423 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
     return 1;
 }
 
+/* ------------------------------------------------------------------ a parsing thread */
+
+/* A large document is read by two threads. A parsing thread runs libxml2 and records what
+ * its callbacks report as events in blocks; the calling thread replays them through the
+ * same callbacks (on_start, on_end, ...) into the tree while the next block is parsed. The
+ * tree, the context and its allocator stay on the calling thread: the parsing thread
+ * touches nothing but libxml2 and the blocks, which the calling thread allocates before it
+ * starts. An event too large for a block is handed over synchronously: the parsing thread
+ * waits in its callback while the calling thread builds from libxml2's own buffers. Names
+ * are libxml2's dictionary pointers, valid until the parser is freed once both are done.
+ * Errors come out as in a read on one thread: the builder's error, when there is one, is
+ * the earlier in the document (it has seen only events from before libxml2's).
+ * TSQ_READ_THREAD=0 in the environment (when the context is made) reads on one thread. */
+
+#define PIPE_BLOCK ((size_t)128 * 1024)
+#define PIPE_BLOCKS 8               /* at most, in flight; fewer for a smaller document */
+#define PIPE_MIN ((size_t)1024 * 1024) /* smaller ones are read faster on one thread (measured) */
+
+enum { EV_START = 1, EV_END, EV_TEXT, EV_CDATA, EV_COMMENT, EV_PI };
+
+/* One event, in a block (followed by its payload) or handed over on the parser's stack. */
+typedef struct pev {
+    uint32_t size; /* in a block: bytes of the event and its payload, a multiple of 8 */
+    uint32_t pos;  /* pos_now when libxml2 reported it */
+    int type;
+    int nns, ndef, nattr;         /* EV_START */
+    const xmlChar *local, *prefix; /* EV_START */
+    const xmlChar **attrs;        /* EV_START handed over: libxml2's array */
+    const char *text, *text2;     /* handed over: the text; a PI's target and data */
+    uint32_t len, len2;           /* the payload's lengths: text (or target), PI data */
+    int has2;                     /* EV_PI: data given */
+} pev;
+
+typedef struct pattr { /* EV_START in a block: per attribute, then the values' bytes */
+    const xmlChar *name, *prefix;
+    uint32_t vlen;
+} pattr;
+
+typedef struct pblock {
+    struct pblock *next;
+    size_t used;
+    char data[PIPE_BLOCK];
+} pblock;
+
+typedef struct rpipe {
+    rd pr; /* first: the parsing side's libxml2 callbacks get the pipe as their rd */
+    tsq_error perr;
+    rd *b; /* the builder */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a block published or freed, an event handed over or done, the end */
+    pblock *full, *full_tail, *free, *cur;
+    const pev *sync;     /* an event handed over, NULL when none */
+    int done, stop;      /* the parser finished; the builder wants no more */
+    int stopped;         /* parsing thread only: it has stopped libxml2 */
+    const char *bytes;
+    size_t len;
+    const xmlChar **attrs; /* builder: libxml2's attribute array rebuilt for on_start */
+    size_t attrs_cap;
+} rpipe;
+
+static void pipe_stop(struct rpipe *p) {
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Parsing side: publishes the current block and takes a free one; NULL when the builder
+ * stopped, and libxml2 is told to stop. */
+static pblock *next_block(rpipe *p) {
+    pthread_mutex_lock(&p->lock);
+    if (p->cur && p->cur->used) {
+        p->cur->next = NULL;
+        if (p->full_tail) p->full_tail->next = p->cur;
+        else p->full = p->cur;
+        p->full_tail = p->cur;
+        p->cur = NULL;
+        pthread_cond_broadcast(&p->cond);
+    }
+    while (!p->cur && !p->free && !p->stop) pthread_cond_wait(&p->cond, &p->lock);
+    if (!p->stop && !p->cur) {
+        p->cur = p->free;
+        p->free = p->cur->next;
+        p->cur->used = 0;
+    }
+    int stop = p->stop;
+    pthread_mutex_unlock(&p->lock);
+    if (stop && !p->stopped) {
+        p->stopped = 1;
+        xmlStopParser(p->pr.px);
+    }
+    return stop ? NULL : p->cur;
+}
+
+/* Room for n bytes of event in the current block, or NULL: too large for a block (hand it
+ * over), or stopped (p->stopped says which). */
+static char *reserve(rpipe *p, size_t n) {
+    if (n > PIPE_BLOCK) return NULL;
+    pblock *c = p->cur;
+    if (!c || c->used + n > PIPE_BLOCK) {
+        if (!(c = next_block(p))) return NULL;
+    }
+    char *at = c->data + c->used;
+    c->used += n;
+    return at;
+}
+
+/* Hands an event over and waits until the builder has taken it in. */
+static void hand_over(rpipe *p, pev *e) {
+    if (!next_block(p)) return; /* publishes what came before; stopped: nothing to hand */
+    pthread_mutex_lock(&p->lock);
+    p->sync = e;
+    pthread_cond_broadcast(&p->cond);
+    while (p->sync) pthread_cond_wait(&p->cond, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static int rec_skip(rpipe *p) { return p->pr.failed || p->stopped; }
+
+static void rec_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
+                      int nns, const xmlChar **ns, int nattr, int ndef, const xmlChar **attrs) {
+    rpipe *p = ud;
+    TSQ_UNUSED(uri); TSQ_UNUSED(ns);
+    if (rec_skip(p)) return;
+    pev e;
+    memset(&e, 0, sizeof e);
+    e.type = EV_START;
+    e.pos = pos_now(&p->pr);
+    e.local = local, e.prefix = prefix, e.nns = nns, e.ndef = ndef, e.nattr = nattr;
+    size_t n = round8(sizeof e) + (size_t)nattr * sizeof(pattr), vals = 0;
+    for (int i = 0; i < nattr; i++) vals += (size_t)(attrs[i * 5 + 4] - attrs[i * 5 + 3]);
+    n = round8(n + vals);
+    char *at = reserve(p, n);
+    if (!at) {
+        if (p->stopped) return;
+        e.attrs = attrs;
+        hand_over(p, &e);
+        return;
+    }
+    e.size = (uint32_t)n;
+    memcpy(at, &e, sizeof e);
+    pattr *pa = (pattr *)(at + round8(sizeof e));
+    char *v = (char *)(pa + nattr);
+    for (int i = 0; i < nattr; i++) {
+        size_t vl = (size_t)(attrs[i * 5 + 4] - attrs[i * 5 + 3]);
+        pa[i].name = attrs[i * 5];
+        pa[i].prefix = attrs[i * 5 + 1];
+        pa[i].vlen = (uint32_t)vl;
+        memcpy(v, attrs[i * 5 + 3], vl);
+        v += vl;
+    }
+}
+
+static void rec_end(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri) {
+    rpipe *p = ud;
+    TSQ_UNUSED(local); TSQ_UNUSED(prefix); TSQ_UNUSED(uri);
+    if (rec_skip(p)) return;
+    size_t n = round8(sizeof(pev));
+    char *at = reserve(p, n);
+    if (!at) return; /* an end event always fits: only a stop gets here */
+    pev e;
+    memset(&e, 0, sizeof e);
+    e.type = EV_END;
+    e.pos = pos_now(&p->pr);
+    e.size = (uint32_t)n;
+    memcpy(at, &e, sizeof e);
+}
+
+/* Text, CDATA, a comment or a PI: one or two strings after the event. */
+static void rec_text(rpipe *p, int type, const char *s, size_t len, const char *s2, size_t len2, int has2) {
+    if (rec_skip(p)) return;
+    pev e;
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    e.pos = pos_now(&p->pr);
+    e.len = (uint32_t)len, e.len2 = (uint32_t)len2, e.has2 = has2;
+    size_t n = round8(round8(sizeof e) + len + 1 + len2 + 1);
+    char *at = len > UINT32_MAX / 2 ? NULL : reserve(p, n);
+    if (!at) {
+        if (p->stopped) return;
+        e.text = s, e.text2 = s2;
+        hand_over(p, &e);
+        return;
+    }
+    e.size = (uint32_t)n;
+    memcpy(at, &e, sizeof e);
+    char *t = at + round8(sizeof e);
+    memcpy(t, s, len);
+    t[len] = '\0';
+    if (len2) memcpy(t + len + 1, s2, len2);
+    t[len + 1 + len2] = '\0';
+}
+
+static void rec_chars(void *ud, const xmlChar *s, int len) { rec_text(ud, EV_TEXT, (const char *)s, (size_t)len, NULL, 0, 0); }
+static void rec_cdata(void *ud, const xmlChar *s, int len) { rec_text(ud, EV_CDATA, (const char *)s, (size_t)len, NULL, 0, 0); }
+static void rec_comment(void *ud, const xmlChar *v) { rec_text(ud, EV_COMMENT, (const char *)v, strlen((const char *)v), NULL, 0, 0); }
+static void rec_pi(void *ud, const xmlChar *target, const xmlChar *data) {
+    rec_text(ud, EV_PI, (const char *)target, strlen((const char *)target), data ? (const char *)data : "",
+             data ? strlen((const char *)data) : 0, data != NULL);
+}
+
+/* Builder: one event through the callbacks a single-threaded read uses. in_block: its
+ * payload follows it (else its pointers are libxml2's, valid while the parser waits). */
+static void replay(rpipe *p, const pev *e, int in_block) {
+    rd *b = p->b;
+    b->ev_pos = e->pos;
+    const char *pay = (const char *)e + round8(sizeof *e);
+    switch (e->type) {
+    case EV_START: {
+        const xmlChar **attrs = e->attrs;
+        if (in_block && e->nattr > 0) {
+            size_t need = (size_t)e->nattr * 5;
+            if (need > p->attrs_cap) {
+                size_t nc = p->attrs_cap ? p->attrs_cap * 2 : 64;
+                while (nc < need) nc *= 2;
+                const xmlChar **na = tsq_ctx_alloc(b->ctx, p->attrs, p->attrs_cap * sizeof *na, nc * sizeof *na);
+                if (!na) {
+                    fail_at(b, TSQ_ENOMEM, 0, "out of memory");
+                    return;
+                }
+                p->attrs = na;
+                p->attrs_cap = nc;
+            }
+            const pattr *pa = (const pattr *)pay;
+            const xmlChar *v = (const xmlChar *)(pa + e->nattr);
+            for (int i = 0; i < e->nattr; i++) {
+                p->attrs[i * 5] = pa[i].name;
+                p->attrs[i * 5 + 1] = pa[i].prefix;
+                p->attrs[i * 5 + 2] = NULL;
+                p->attrs[i * 5 + 3] = v;
+                p->attrs[i * 5 + 4] = v + pa[i].vlen;
+                v += pa[i].vlen;
+            }
+            attrs = p->attrs;
+        }
+        on_start(b, e->local, e->prefix, NULL, e->nns, NULL, e->nattr, e->ndef, attrs);
+        break;
+    }
+    case EV_END: on_end(b, NULL, NULL, NULL); break;
+    case EV_TEXT: on_chars(b, (const xmlChar *)(in_block ? pay : e->text), (int)e->len); break;
+    case EV_CDATA: on_cdata(b, (const xmlChar *)(in_block ? pay : e->text), (int)e->len); break;
+    case EV_COMMENT: on_comment(b, (const xmlChar *)(in_block ? pay : e->text)); break;
+    case EV_PI: {
+        const char *t = in_block ? pay : e->text, *d = in_block ? pay + e->len + 1 : e->text2;
+        on_pi(b, (const xmlChar *)t, e->has2 ? (const xmlChar *)d : NULL);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Feeds the document to libxml2 in chunks (the first bytes went in at creation). */
+static void feed(rd *r, const char *bytes, size_t len, size_t first) {
+    const size_t chunk = 256 * 1024;
+    for (size_t off = first; !r->failed;) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        int last = off + n >= len;
+        int rc = xmlParseChunk(r->px, bytes + off, (int)n, last);
+        off += n;
+        if (rc != 0 && !r->failed) {
+            r->failed = 1;
+            tsq_err(r->err, TSQ_EPARSE, "malformed document");
+        }
+        if (last) break;
+    }
+}
+
+static void *parse_main(void *ud) {
+    rpipe *p = ud;
+    feed(&p->pr, p->bytes, p->len, 4);
+    next_block(p); /* publishes the last events */
+    pthread_mutex_lock(&p->lock);
+    p->done = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* The SAX handlers: the builder's own (a read on one thread), or the recorders. */
+static void set_handlers(xmlSAXHandler *h, int record) {
+    memset(h, 0, sizeof *h);
+    h->initialized = XML_SAX2_MAGIC;
+    h->startElementNs = record ? rec_start : on_start;
+    h->endElementNs = record ? rec_end : on_end;
+    h->characters = record ? rec_chars : on_chars;
+    h->ignorableWhitespace = record ? rec_chars : on_chars;
+    h->cdataBlock = record ? rec_cdata : on_cdata;
+    h->comment = record ? rec_comment : on_comment;
+    h->processingInstruction = record ? rec_pi : on_pi;
+    h->internalSubset = on_subset;
+    h->getEntity = on_entity;
+    h->getParameterEntity = on_entity;
+    h->serror = on_error;
+}
+
+static xmlParserCtxtPtr new_parser(tsq_ctx *ctx, xmlSAXHandler *h, void *ud, const char *bytes, size_t len,
+                                   const char *name) {
+    xmlParserCtxtPtr px = xmlCreatePushParserCtxt(h, ud, bytes, (int)(len < 4 ? len : 4), name);
+    if (!px) return NULL;
+    /* libxml2's own limits (10,000,000 bytes of text, depth 256) fail fast on hostile
+     * input; they are lifted only when the context's limits ask for more */
+    int huge = ctx->limits.max_text > 10000000 || ctx->limits.max_depth > 256;
+    xmlCtxtUseOptions(px, XML_PARSE_NONET | XML_PARSE_NOWARNING | (huge ? XML_PARSE_HUGE : 0));
+    return px;
+}
+
+/* Reads with a parsing thread into the builder r; 0 when the thread could not be started
+ * (nothing read: the caller reads on its own). The parser is left in r->px. */
+static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
+    rpipe *p = tsq_malloc(r->ctx, sizeof *p);
+    if (!p) return 0;
+    memset(p, 0, sizeof *p);
+    int ok = 1;
+    size_t want = len / PIPE_BLOCK + 2;
+    if (want > PIPE_BLOCKS) want = PIPE_BLOCKS;
+    for (size_t i = 0; i < want && ok; i++) { /* the context keeps them from one document to the next */
+        pblock *blk = r->ctx->read_blocks;
+        if (blk) r->ctx->read_blocks = blk->next;
+        else if (!(blk = tsq_malloc(r->ctx, sizeof *blk))) ok = 0;
+        if (blk) blk->next = p->free, p->free = blk;
+    }
+    xmlSAXHandler h;
+    set_handlers(&h, 1);
+    p->pr.ctx = r->ctx, p->pr.bytes = bytes, p->pr.len = len, p->pr.name = name, p->pr.err = &p->perr;
+    p->b = r;
+    p->bytes = bytes, p->len = len;
+    pthread_t th;
+    int started = 0;
+    if (ok && pthread_mutex_init(&p->lock, NULL) == 0) {
+        if (pthread_cond_init(&p->cond, NULL) == 0) {
+            if ((p->pr.px = new_parser(r->ctx, &h, p, bytes, len, name))) {
+                r->pipe = p;
+                started = pthread_create(&th, NULL, parse_main, p) == 0;
+                if (!started) {
+                    r->pipe = NULL;
+                    xmlFreeParserCtxt(p->pr.px);
+                }
+            }
+            if (!started) pthread_cond_destroy(&p->cond);
+        }
+        if (!started) pthread_mutex_destroy(&p->lock);
+    }
+    if (started) {
+        for (;;) {
+            pthread_mutex_lock(&p->lock);
+            while (!p->full && !p->sync && !p->done) pthread_cond_wait(&p->cond, &p->lock);
+            pblock *blk = p->full;
+            const pev *e = blk ? NULL : p->sync;
+            if (blk && !(p->full = blk->next)) p->full_tail = NULL;
+            pthread_mutex_unlock(&p->lock);
+            if (blk) {
+                for (size_t at = 0; at < blk->used;) {
+                    const pev *x = (const pev *)(blk->data + at);
+                    replay(p, x, 1);
+                    at += x->size;
+                }
+                pthread_mutex_lock(&p->lock);
+                blk->next = p->free;
+                p->free = blk;
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+            } else if (e) {
+                replay(p, e, 0);
+                pthread_mutex_lock(&p->lock);
+                p->sync = NULL;
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+            } else {
+                break; /* done, and every event replayed */
+            }
+        }
+        pthread_join(th, NULL);
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        r->pipe = NULL;
+        r->px = p->pr.px;
+        if (!r->failed && p->pr.failed) { /* libxml2's error, or a DOCTYPE */
+            r->failed = 1;
+            if (r->err) {
+                char file[sizeof r->err->file], step[sizeof r->err->step];
+                memcpy(file, r->err->file, sizeof file);
+                memcpy(step, r->err->step, sizeof step);
+                *r->err = p->perr;
+                memcpy(r->err->file, file, sizeof file);
+                memcpy(r->err->step, step, sizeof step);
+            }
+        }
+    }
+    if (p->cur) { /* the parsing thread's last block, taken after it published the rest */
+        p->cur->next = p->free;
+        p->free = p->cur;
+    }
+    while (p->free) {
+        pblock *blk = p->free;
+        p->free = blk->next;
+        if (r->ctx->pool) {
+            blk->next = r->ctx->read_blocks;
+            r->ctx->read_blocks = blk;
+        } else {
+            tsq_free(r->ctx, blk, sizeof *blk);
+        }
+    }
+    if (p->attrs) tsq_ctx_alloc(r->ctx, p->attrs, p->attrs_cap * sizeof *p->attrs, 0);
+    tsq_free(r->ctx, p, sizeof *p);
+    return started;
+}
+
+void tsq_read_blocks_free(tsq_ctx *ctx) {
+    while (ctx->read_blocks) {
+        pblock *blk = ctx->read_blocks;
+        ctx->read_blocks = blk->next;
+        tsq_free(ctx, blk, sizeof *blk);
+    }
+}
+
 /* ------------------------------------------------------------------ parsing one text */
 
 /* Parses bytes (taken over by the source) into a tree; *root on success. */
@@ -537,42 +960,17 @@ static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, int mapped,
     r.name = name;
     r.err = err;
     tsq_buf_init(&r.text, ctx);
-    xmlSAXHandler h;
-    memset(&h, 0, sizeof h);
-    h.initialized = XML_SAX2_MAGIC;
-    h.startElementNs = on_start;
-    h.endElementNs = on_end;
-    h.characters = on_chars;
-    h.ignorableWhitespace = on_chars;
-    h.cdataBlock = on_cdata;
-    h.comment = on_comment;
-    h.processingInstruction = on_pi;
-    h.internalSubset = on_subset;
-    h.getEntity = on_entity;
-    h.getParameterEntity = on_entity;
-    h.serror = on_error;
-    size_t first = len < 4 ? len : 4;
-    r.px = xmlCreatePushParserCtxt(&h, &r, bytes, (int)first, name);
-    if (!r.px) {
-        tsq_src_unref(src);
-        tsq_buf_free(&r.text);
-        return tsq_err(err, TSQ_ENOMEM, "out of memory");
-    }
-    /* libxml2's own limits (10,000,000 bytes of text, depth 256) fail fast on hostile
-     * input; they are lifted only when the context's limits ask for more */
-    int huge = ctx->limits.max_text > 10000000 || ctx->limits.max_depth > 256;
-    xmlCtxtUseOptions(r.px, XML_PARSE_NONET | XML_PARSE_NOWARNING | (huge ? XML_PARSE_HUGE : 0));
-    const size_t chunk = 256 * 1024;
-    for (size_t off = first; !r.failed;) {
-        size_t n = len - off < chunk ? len - off : chunk;
-        int last = off + n >= len;
-        int rc = xmlParseChunk(r.px, bytes + off, (int)n, last);
-        off += n;
-        if (rc != 0 && !r.failed) {
-            r.failed = 1;
-            tsq_err(err, TSQ_EPARSE, "malformed document");
+    int piped = len > 4 && (ctx->read_thread > 0 || (ctx->read_thread < 0 && len >= PIPE_MIN)) &&
+                read_piped(&r, bytes, len, name);
+    if (!piped) {
+        xmlSAXHandler h;
+        set_handlers(&h, 0);
+        if (!(r.px = new_parser(ctx, &h, &r, bytes, len, name))) {
+            tsq_src_unref(src);
+            tsq_buf_free(&r.text);
+            return tsq_err(err, TSQ_ENOMEM, "out of memory");
         }
-        if (last) break;
+        feed(&r, bytes, len, len < 4 ? len : 4);
     }
     if (!r.failed && (!r.px->wellFormed || !r.root || r.cur)) {
         r.failed = 1;

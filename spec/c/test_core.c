@@ -423,7 +423,41 @@ static int build_and_free(tsq_ctx *ctx) {
     return ok;
 }
 
+/* Blocks resized through tsq_realloc as Lua resizes its own: growing and shrinking across
+ * size classes and the small/large line, contents kept, everything returned. */
+static int realloc_blocks(tsq_ctx *ctx) {
+    static const size_t sizes[] = {1, 16, 17, 40, 48, 200, 1024, 1025, 5000, 300, 16, 2000, 1};
+    unsigned char *p = tsq_realloc(ctx, NULL, 7 /* Lua passes a type here */, sizes[0]);
+    int ok = p != NULL;
+    if (ok) p[0] = 0;
+    for (size_t i = 1; ok && i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t old = sizes[i - 1], n = sizes[i], keep = old < n ? old : n;
+        unsigned char *q = tsq_realloc(ctx, p, old, n);
+        if (!q) return 0;
+        for (size_t k = 0; k < keep; k++) ok = ok && q[k] == (unsigned char)(k * 7 + 1 - (k == 0));
+        for (size_t k = 0; k < n; k++) q[k] = (unsigned char)(k * 7 + 1 - (k == 0));
+        p = q;
+    }
+    ok = ok && tsq_realloc(ctx, p, 1, 0) == NULL;
+    return ok;
+}
+
 static void test_memory(void) {
+    CASE("tsq_realloc: a lua_Alloc for a host's states, contents kept across size classes, all returned");
+    const char *np = getenv("TSQ_NO_POOL");
+    for (int pooled = 0; pooled < 2; pooled++) {
+        char keep[16] = "";
+        if (np) snprintf(keep, sizeof keep, "%s", np);
+        setenv("TSQ_NO_POOL", pooled ? "0" : "1", 1);
+        meter r = {0, 0, 0, 0};
+        tsq_ctx *c = tsq_ctx_new(meter_alloc, &r);
+        CHECK(c != NULL && realloc_blocks(c));
+        tsq_ctx_free(c);
+        CHECK(r.live == 0 && r.mismatches == 0);
+        if (np) setenv("TSQ_NO_POOL", keep, 1);
+        else unsetenv("TSQ_NO_POOL");
+    }
+
     CASE("node structs and small blocks are reused, freed with exact sizes, all returned");
     const char *was = getenv("TSQ_NO_POOL"); /* make check-valgrind sets it */
     char saved[16] = "";
