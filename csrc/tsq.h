@@ -339,7 +339,11 @@ typedef enum tsq_wrapper {
 /* Reads a document from a file or from memory; *out is its sequence (+1), NULL on
  * failure. `name` names the document in errors (NULL: "<string>"). Errors: TSQ_ENOTFOUND
  * and TSQ_EIO (the file), TSQ_EPARSE (malformed, with line and column; also a DTD or
- * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data. */
+ * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data.
+ * A document of 1 MiB or more is parsed by a helper thread (libxml2 only) while the
+ * calling thread builds the tree, which the call waits for; the context and its allocator
+ * are used on the calling thread alone. TSQ_READ_THREAD=0 in the environment when the
+ * context is made reads every document on the calling thread (1: every one with a helper). */
 TSQ_API tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *err);
 TSQ_API tsq_status tsq_parse(tsq_ctx *ctx, const char *data, size_t len, const char *name,
                              tsq_node **out, tsq_error *err);
