@@ -342,7 +342,8 @@ typedef enum tsq_wrapper {
  * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data.
  * A document of 1 MiB or more is parsed by a helper thread (libxml2 only) while the
  * calling thread builds the tree, which the call waits for; the context and its allocator
- * are used on the calling thread alone. TSQ_READ_THREAD=0 in the environment when the
+ * are used on the calling thread alone; while it waits for the helper it compiles the
+ * conditions of the steps read so far. TSQ_READ_THREAD=0 in the environment when the
  * context is made reads every document on the calling thread (1: every one with a helper). */
 TSQ_API tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *err);
 TSQ_API tsq_status tsq_parse(tsq_ctx *ctx, const char *data, size_t len, const char *name,

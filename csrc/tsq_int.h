@@ -254,5 +254,8 @@ tsq_node *tsq_tree_next(const tsq_node *top, const tsq_node *cur);
 /* Condition cache hooks (eval.c) called when a step's condition element changes
  * or the node is destroyed. */
 void tsq_ccache_free(tsq_ctx *ctx, struct tsq_ccache *cc);
+/* Compiles the condition of step n into its cache now rather than at its first evaluation
+ * (eval.c); 0 when out of memory (nothing kept: the first evaluation compiles it). */
+int tsq_node_precompile(const tsq_node *n);
 
 #endif

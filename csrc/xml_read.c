@@ -48,6 +48,8 @@ typedef struct rd {
     int line, col;        /* position of our own error */
     struct rpipe *pipe;    /* building from a parsing thread's events (see below), or NULL */
     uint32_t ev_pos;      /* then: where libxml2 stood when it reported the event */
+    tsq_node **conds;     /* then: steps read whole that have a condition, to compile while */
+    size_t nconds, cconds, done_conds; /* the builder waits for the parser */
 } rd;
 
 /* The offset in the source where libxml2 stands: what xmlByteConsumed computes, read from
@@ -421,6 +423,14 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     }
     r->text.len = 0;
     r->text_cdata = 0;
+    if (r->pipe && (n->flags & F_COND) && (n->type == N_ACTION || n->type == N_GROUP)) {
+        if (r->nconds == r->cconds) { /* out of memory here only means fewer compiled early */
+            size_t nc = r->cconds ? r->cconds * 2 : 1024;
+            tsq_node **v = tsq_ctx_alloc(r->ctx, r->conds, r->cconds * sizeof *v, nc * sizeof *v);
+            if (v) r->conds = v, r->cconds = nc;
+        }
+        if (r->nconds < r->cconds) r->conds[r->nconds++] = n;
+    }
     r->cur = n->parent;
     r->text_start = p;
     r->depth--;
@@ -856,7 +866,18 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
     if (started) {
         for (;;) {
             pthread_mutex_lock(&p->lock);
-            while (!p->full && !p->sync && !p->done) pthread_cond_wait(&p->cond, &p->lock);
+            while (!p->full && !p->sync && !p->done) {
+                /* the parser is behind: compile the conditions of the steps read so far, a
+                 * few at a time, in what would be waiting time (plans then start compiled) */
+                if (r->done_conds < r->nconds && !r->failed) {
+                    pthread_mutex_unlock(&p->lock);
+                    size_t end = r->done_conds + 32 < r->nconds ? r->done_conds + 32 : r->nconds;
+                    while (r->done_conds < end) tsq_node_precompile(r->conds[r->done_conds++]);
+                    pthread_mutex_lock(&p->lock);
+                    continue;
+                }
+                pthread_cond_wait(&p->cond, &p->lock);
+            }
             pblock *blk = p->full;
             const pev *e = blk ? NULL : p->sync;
             if (blk && !(p->full = blk->next)) p->full_tail = NULL;
@@ -914,6 +935,8 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
         }
     }
     if (p->attrs) tsq_ctx_alloc(r->ctx, p->attrs, p->attrs_cap * sizeof *p->attrs, 0);
+    if (r->conds) tsq_ctx_alloc(r->ctx, r->conds, r->cconds * sizeof *r->conds, 0);
+    r->conds = NULL;
     tsq_free(r->ctx, p, sizeof *p);
     return started;
 }

@@ -53,7 +53,18 @@ typedef struct outcome {
     char err[1400];
     char *canon; /* canonical writing of the tree, malloc'd */
     char *back;  /* writing back, malloc'd */
+    grow plan;   /* a plan's states and reasons: the conditions compiled while reading (with a
+                  * thread) decide as those compiled at the plan */
 } outcome;
+
+static void on_plan(void *ud, const tsq_plan_entry *e) {
+    grow *g = ud;
+    put(g, tsq_node_name(e->step));
+    put(g, " ");
+    put(g, tsq_plan_state_name(e->state));
+    put(g, e->reason ? e->reason : "");
+    put(g, "\n");
+}
 
 static void read_with(int thread, const char *doc, size_t len, const tsq_limits *lim, outcome *o) {
     setenv("TSQ_READ_THREAD", thread ? "1" : "0", 1);
@@ -73,6 +84,12 @@ static void read_with(int thread, const char *doc, size_t len, const tsq_limits 
         b.len = 0;
         if (tsq_write(seq, &b, NULL) == TSQ_OK) o->back = strdup(b.data);
         tsq_buf_free(&b);
+        tsq_env *env = tsq_env_new(ctx);
+        tsq_env_set(env, "V7", "7");
+        tsq_env_set(env, "V8", "x");
+        put(&o->plan, "");
+        if (env && tsq_plan(seq, env, on_plan, &o->plan, NULL) != TSQ_OK) put(&o->plan, "plan failed");
+        tsq_env_free(env);
         tsq_node_release(seq);
     }
     tsq_ctx_free(ctx);
@@ -88,8 +105,9 @@ static void same(const char *doc, size_t len, const tsq_limits *lim, int expect_
     CHECK((a.canon == NULL) == (b.canon == NULL));
     if (a.canon && b.canon) CHECK(strcmp(a.canon, b.canon) == 0);
     if (a.back && b.back) CHECK(strlen(a.back) == len && strcmp(a.back, doc) == 0 && strcmp(b.back, doc) == 0);
+    if (expect_ok) CHECK(a.plan.s && b.plan.s && a.plan.n > 0 && strcmp(a.plan.s, b.plan.s) == 0);
     if (!expect_ok) fprintf(stderr, "  (%s: %s)\n", h_case, a.err);
-    free(a.canon), free(a.back), free(b.canon), free(b.back);
+    free(a.canon), free(a.back), free(b.canon), free(b.back), free(a.plan.s), free(b.plan.s);
 }
 
 int main(void) {
@@ -98,6 +116,10 @@ int main(void) {
     CASE("a document of many blocks: the same tree, written back byte for byte");
     put(&g, "<?xml version=\"1.0\"?>\r\n<!-- exported -->\r\n<sequence version=\"3.10\">");
     put_steps(&g, 0, 6000);
+    put(&g, "<step type=\"X\" name=\"bad\"><condition><expression type=\"SMS_TaskSequence_VariableConditionExpression\">"
+            "<variable name=\"Operator\">around</variable><variable name=\"Variable\">V1</variable></expression>"
+            "</condition></step>");
+    put_steps(&g, 6000, 10);
     put(&g, "\r\n</sequence>\r\n");
     same(g.s, g.n, NULL, 1);
     CHECK(g.n > 8 * 128 * 1024); /* more blocks than the pipeline has */
