@@ -182,7 +182,7 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
     const char *np = getenv("TSQ_NO_POOL");
     ctx->pool = !(np && *np && strcmp(np, "0") != 0);
     /* TSQ_READ_THREAD: 0 reads every document on the calling thread alone, 1 gives every
-     * document a parsing thread (for tests), unset: documents from 1 MiB up get one */
+     * document a parsing thread (for tests), unset: documents from 128 KiB up get one on a machine with two CPUs or more */
     const char *rt = getenv("TSQ_READ_THREAD");
     ctx->read_thread = rt && *rt ? (strcmp(rt, "0") == 0 ? 0 : 1) : -1;
     tsq_ctx_set_limits(ctx, NULL, NULL);

@@ -340,7 +340,7 @@ typedef enum tsq_wrapper {
  * failure. `name` names the document in errors (NULL: "<string>"). Errors: TSQ_ENOTFOUND
  * and TSQ_EIO (the file), TSQ_EPARSE (malformed, with line and column; also a DTD or
  * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data.
- * A document of 1 MiB or more is parsed by a helper thread (libxml2 only) while the
+ * A document of 128 KiB or more is parsed (on a machine with two CPUs or more) by a helper thread (libxml2 only) while the
  * calling thread builds the tree, which the call waits for; the context and its allocator
  * are used on the calling thread alone; while it waits for the helper it compiles the
  * conditions of the steps read so far. TSQ_READ_THREAD=0 in the environment when the

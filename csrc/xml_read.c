@@ -22,7 +22,11 @@
 #include <unistd.h>
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-static void xml_init(void) { xmlInitParser(); }
+static int two_cpus; /* a parsing thread only pays where it runs beside the builder */
+static void xml_init(void) {
+    xmlInitParser();
+    two_cpus = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
 void tsq_xml_init(void) { pthread_once(&xml_once, xml_init); }
 
 typedef struct rd {
@@ -535,7 +539,8 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
 
 #define PIPE_BLOCK ((size_t)128 * 1024)
 #define PIPE_BLOCKS 8               /* at most, in flight; fewer for a smaller document */
-#define PIPE_MIN ((size_t)1024 * 1024) /* smaller ones are read faster on one thread (measured) */
+#define PIPE_MIN ((size_t)128 * 1024) /* smaller ones are read faster on one thread (measured) */
+#define PIPE_SPIN 20000 /* pauses the builder spins through before it sleeps */
 
 enum { EV_START = 1, EV_END, EV_TEXT, EV_CDATA, EV_COMMENT, EV_PI };
 
@@ -572,6 +577,8 @@ typedef struct rpipe {
     pblock *full, *full_tail, *free, *cur;
     const pev *sync;     /* an event handed over, NULL when none */
     int done, stop;      /* the parser finished; the builder wants no more */
+    unsigned posted;     /* counts blocks published, events handed over and the end (atomic) */
+    size_t fill;         /* a block is published at this many bytes (see read_piped) */
     int stopped;         /* parsing thread only: it has stopped libxml2 */
     const char *bytes;
     size_t len;
@@ -596,6 +603,7 @@ static pblock *next_block(rpipe *p) {
         else p->full = p->cur;
         p->full_tail = p->cur;
         p->cur = NULL;
+        __atomic_add_fetch(&p->posted, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&p->cond);
     }
     while (!p->cur && !p->free && !p->stop) pthread_cond_wait(&p->cond, &p->lock);
@@ -618,7 +626,7 @@ static pblock *next_block(rpipe *p) {
 static char *reserve(rpipe *p, size_t n) {
     if (n > PIPE_BLOCK) return NULL;
     pblock *c = p->cur;
-    if (!c || c->used + n > PIPE_BLOCK) {
+    if (!c || (c->used && c->used + n > p->fill)) {
         if (!(c = next_block(p))) return NULL;
     }
     char *at = c->data + c->used;
@@ -631,6 +639,7 @@ static void hand_over(rpipe *p, pev *e) {
     if (!next_block(p)) return; /* publishes what came before; stopped: nothing to hand */
     pthread_mutex_lock(&p->lock);
     p->sync = e;
+    __atomic_add_fetch(&p->posted, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->cond);
     while (p->sync) pthread_cond_wait(&p->cond, &p->lock);
     pthread_mutex_unlock(&p->lock);
@@ -794,6 +803,7 @@ static void *parse_main(void *ud) {
     next_block(p); /* publishes the last events */
     pthread_mutex_lock(&p->lock);
     p->done = 1;
+    __atomic_add_fetch(&p->posted, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -847,6 +857,9 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
     p->pr.ctx = r->ctx, p->pr.bytes = bytes, p->pr.len = len, p->pr.name = name, p->pr.err = &p->perr;
     p->b = r;
     p->bytes = bytes, p->len = len;
+    /* an eighth of the document per block, 16 KiB to PIPE_BLOCK: a small document too is
+     * built while the rest of it is parsed */
+    p->fill = len / 8 < 16384 ? 16384 : len / 8 > PIPE_BLOCK ? PIPE_BLOCK : len / 8;
     pthread_t th;
     int started = 0;
     if (ok && pthread_mutex_init(&p->lock, NULL) == 0) {
@@ -866,6 +879,7 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
     if (started) {
         for (;;) {
             pthread_mutex_lock(&p->lock);
+            int spun = 0;
             while (!p->full && !p->sync && !p->done) {
                 /* the parser is behind: compile the conditions of the steps read so far, a
                  * few at a time, in what would be waiting time (plans then start compiled) */
@@ -876,7 +890,22 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
                     pthread_mutex_lock(&p->lock);
                     continue;
                 }
+                /* then spin a while before sleeping: the parser publishes often, and
+                 * waking a sleeping thread costs more than a block takes to build */
+                if (!spun) {
+                    unsigned seen = __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE);
+                    pthread_mutex_unlock(&p->lock);
+                    for (int i = 0; i < PIPE_SPIN && __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE) == seen; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+                        __builtin_ia32_pause();
+#endif
+                    }
+                    pthread_mutex_lock(&p->lock);
+                    spun = 1;
+                    continue; /* the state is looked at again under the lock before sleeping */
+                }
                 pthread_cond_wait(&p->cond, &p->lock);
+                spun = 0;
             }
             pblock *blk = p->full;
             const pev *e = blk ? NULL : p->sync;
@@ -983,7 +1012,7 @@ static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, int mapped,
     r.name = name;
     r.err = err;
     tsq_buf_init(&r.text, ctx);
-    int piped = len > 4 && (ctx->read_thread > 0 || (ctx->read_thread < 0 && len >= PIPE_MIN)) &&
+    int piped = len > 4 && (ctx->read_thread > 0 || (ctx->read_thread < 0 && len >= PIPE_MIN && two_cpus)) &&
                 read_piped(&r, bytes, len, name);
     if (!piped) {
         xmlSAXHandler h;

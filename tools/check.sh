@@ -12,7 +12,9 @@ want() { case " $suites " in *" $1 "*) return 0 ;; esac; return 1; }
 
 if want c; then
   for t in "$@"; do
-    $vg "$t" > "$log" 2>&1; rc=$?
+    # a program that hangs (a lost wakeup, say) counts as a failure after 20 minutes
+    timeout 1200 $vg "$t" > "$log" 2>&1; rc=$?
+    [ "$rc" -eq 124 ] && echo "FAIL $(basename "$t"): still running after 20 minutes, stopped" >> "$log"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
     p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
     [ -n "$p" ] || p=0; [ -n "$f" ] || f=0

@@ -178,6 +178,23 @@ int main(void) {
     put(&g, "--><!DOCTYPE sequence [<!ENTITY x \"y\">]><sequence version=\"3.10\">&x;</sequence>");
     same(g.s, g.n, NULL, 0);
 
+    CASE("many documents in a row, each with a thread: every hand-over seen (a lost wakeup hangs here)");
+    g.n = 0;
+    put(&g, "<sequence version=\"3.10\">");
+    put_steps(&g, 0, 40);
+    put(&g, "</sequence>");
+    setenv("TSQ_READ_THREAD", "1", 1);
+    tsq_ctx *many = tsq_ctx_new(NULL, NULL);
+    unsetenv("TSQ_READ_THREAD");
+    int all = 1;
+    for (int i = 0; i < 300 && all; i++) {
+        tsq_node *seq = NULL;
+        all = tsq_parse(many, g.s, g.n, "many.xml", &seq, NULL) == TSQ_OK && tsq_node_count(seq) == 40;
+        tsq_node_release(seq);
+    }
+    CHECK(all);
+    tsq_ctx_free(many);
+
     CASE("a small document read with a thread too");
     const char *tiny = "<sequence version=\"3.10\"><step type=\"X\" name=\"a\"><action>x</action></step></sequence>";
     same(tiny, strlen(tiny), NULL, 1);
