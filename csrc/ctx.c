@@ -182,7 +182,7 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
     const char *np = getenv("TSQ_NO_POOL");
     ctx->pool = !(np && *np && strcmp(np, "0") != 0);
     /* TSQ_READ_THREAD: 0 reads every document on the calling thread alone, 1 gives every
-     * document a parsing thread (for tests), unset: documents from 128 KiB up get one on a machine with two CPUs or more */
+     * document a parsing thread (for tests), unset: documents from 1 MiB up get one on a machine with two CPUs or more */
     const char *rt = getenv("TSQ_READ_THREAD");
     ctx->read_thread = rt && *rt ? (strcmp(rt, "0") == 0 ? 0 : 1) : -1;
     tsq_ctx_set_limits(ctx, NULL, NULL);
@@ -218,6 +218,10 @@ void tsq_ctx_free(tsq_ctx *ctx) {
 }
 
 void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out) { *out = ctx->limits; }
+
+void tsq_ctx_set_read_thread(tsq_ctx *ctx, int mode) {
+    if (ctx) ctx->read_thread = mode < 0 ? -1 : mode > 0;
+}
 
 tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *l, tsq_error *err) {
     tsq_limits d = {256, (uint64_t)1 << 30, (uint64_t)10000000, 64};

@@ -119,6 +119,11 @@ TSQ_API void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out);
 /* Applies to documents read afterwards. TSQ_EINVAL (nothing changed) for a value out of
  * range, e.g. max_document of 4 GiB or more. */
 TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, tsq_error *err);
+/* Whether documents read in this context get a parsing thread (see tsq_load): 0 never,
+ * 1 always, -1 by size (from 1 MiB, on a machine with two CPUs or more; the default unless
+ * TSQ_READ_THREAD was set when the context was made). A host that already reads on one
+ * thread per CPU (tsq apply --jobs N) turns it off. */
+TSQ_API void tsq_ctx_set_read_thread(tsq_ctx *ctx, int mode);
 
 /* Memory from and back to the context; `size` must be the size allocated. Blocks up to
  * 1,024 bytes are kept on the context's free lists for reuse (and go back to its allocator
@@ -340,8 +345,9 @@ typedef enum tsq_wrapper {
  * failure. `name` names the document in errors (NULL: "<string>"). Errors: TSQ_ENOTFOUND
  * and TSQ_EIO (the file), TSQ_EPARSE (malformed, with line and column; also a DTD or
  * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data.
- * A document of 128 KiB or more is parsed (on a machine with two CPUs or more) by a helper thread (libxml2 only) while the
- * calling thread builds the tree, which the call waits for; the context and its allocator
+ * A document of 1 MiB or more is parsed (on a machine with two CPUs or more) by a helper
+ * thread (libxml2 only) while the calling thread builds the tree, which the call waits
+ * for (tsq_ctx_set_read_thread); the context and its allocator
  * are used on the calling thread alone; while it waits for the helper it compiles the
  * conditions of the steps read so far. TSQ_READ_THREAD=0 in the environment when the
  * context is made reads every document on the calling thread (1: every one with a helper). */

@@ -337,6 +337,12 @@ static int worker_gate(lua_State *L) {
 
 /* In a worker's state: pushes apply.worker(args), function(path, gate) -> line, outcome. */
 static int worker_setup(lua_State *L, job *j) {
+    /* the workers already keep the CPUs busy: no parsing thread beside each */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "tasksequence.core");
+    int st = docall(L, 1, 0);
+    if (st != LUA_OK) return st;
+    tsq_ctx_set_read_thread(ltsq_context(L), 0);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "tasksequence.apply");
     int status = docall(L, 1, 1);

@@ -539,7 +539,7 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
 
 #define PIPE_BLOCK ((size_t)128 * 1024)
 #define PIPE_BLOCKS 8               /* at most, in flight; fewer for a smaller document */
-#define PIPE_MIN ((size_t)128 * 1024) /* smaller ones are read faster on one thread (measured) */
+#define PIPE_MIN ((size_t)1024 * 1024) /* smaller ones gain little or lose (measured) */
 #define PIPE_SPIN 20000 /* pauses the builder spins through before it sleeps */
 
 enum { EV_START = 1, EV_END, EV_TEXT, EV_CDATA, EV_COMMENT, EV_PI };

@@ -1,5 +1,5 @@
-/* test_read_thread.c - documents read with a parsing thread (TSQ_READ_THREAD=1) give what a
- * read on one thread (TSQ_READ_THREAD=0) gives: the same tree, written back the same way,
+/* test_read_thread.c - documents read with a parsing thread (tsq_ctx_set_read_thread 1, or
+ * TSQ_READ_THREAD=1) give what a read on one thread (0) gives: the same tree, written back the same way,
  * and for bad documents the same error at the same line and column. The documents span
  * many of the pipeline's 128 KiB blocks and hold events larger than a block. */
 #include "harness.h"
@@ -67,9 +67,8 @@ static void on_plan(void *ud, const tsq_plan_entry *e) {
 }
 
 static void read_with(int thread, const char *doc, size_t len, const tsq_limits *lim, outcome *o) {
-    setenv("TSQ_READ_THREAD", thread ? "1" : "0", 1);
-    tsq_ctx *ctx = tsq_ctx_new(NULL, NULL);
-    unsetenv("TSQ_READ_THREAD");
+    tsq_ctx *ctx = tsq_ctx_new(NULL, NULL); /* by size: these documents are under 1 MiB or just over */
+    tsq_ctx_set_read_thread(ctx, thread);
     memset(o, 0, sizeof *o);
     if (lim) tsq_ctx_set_limits(ctx, lim, NULL);
     tsq_node *seq = NULL;
