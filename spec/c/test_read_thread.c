@@ -109,6 +109,12 @@ static void same(const char *doc, size_t len, const tsq_limits *lim, int expect_
     free(a.canon), free(a.back), free(b.canon), free(b.back), free(a.plan.s), free(b.plan.s);
 }
 
+/* g holds a new document's start */
+static void begin(grow *g) {
+    g->n = 0;
+    put(g, "<sequence version=\"3.10\">");
+}
+
 int main(void) {
     grow g = {0};
 
@@ -124,8 +130,7 @@ int main(void) {
     CHECK(g.n > 8 * 128 * 1024); /* more blocks than the pipeline has */
 
     CASE("events larger than a block: a comment, an attribute value, a text, a PI, CDATA");
-    g.n = 0;
-    put(&g, "<sequence version=\"3.10\">");
+    begin(&g);
     put_steps(&g, 0, 200);
     put(&g, "<!--");
     put_rep(&g, 'c', 300000);
@@ -143,15 +148,13 @@ int main(void) {
     same(g.s, g.n, NULL, 1);
 
     CASE("malformed near the end of a large document: the same error, line and column");
-    g.n = 0;
-    put(&g, "<sequence version=\"3.10\">");
+    begin(&g);
     put_steps(&g, 0, 3000);
     put(&g, "\r\n  <step type=\"X\" name=\"a\"></stop>\r\n</sequence>");
     same(g.s, g.n, NULL, 0);
 
     CASE("a limit the builder enforces (nesting) deep in a large document: the same error");
-    g.n = 0;
-    put(&g, "<sequence version=\"3.10\">");
+    begin(&g);
     put_steps(&g, 0, 2000);
     for (int i = 0; i < 40; i++) put(&g, "<group name=\"g\">");
     for (int i = 0; i < 40; i++) put(&g, "</group>");
@@ -161,8 +164,8 @@ int main(void) {
     same(g.s, g.n, &lim, 0);
 
     CASE("a builder's error early, a large document after it: the parser stops, nothing hangs");
-    g.n = 0;
-    put(&g, "<sequence version=\"3.10\"><step type=\"X\" name=\"a\"><action>");
+    begin(&g);
+    put(&g, "<step type=\"X\" name=\"a\"><action>");
     put_rep(&g, 'x', 5000);
     put(&g, "</action></step>");
     put_steps(&g, 0, 6000);
@@ -178,8 +181,7 @@ int main(void) {
     same(g.s, g.n, NULL, 0);
 
     CASE("many documents in a row, each with a thread: every hand-over seen (a lost wakeup hangs here)");
-    g.n = 0;
-    put(&g, "<sequence version=\"3.10\">");
+    begin(&g);
     put_steps(&g, 0, 40);
     put(&g, "</sequence>");
     setenv("TSQ_READ_THREAD", "1", 1);
