@@ -123,7 +123,7 @@ void tsq_strfree(tsq_ctx *ctx, char *s) {
 
 /* ------------------------------------------------------------------ interning */
 
-size_t tsq_hash_n(const char *s, size_t n) {
+static size_t hash_n(const char *s, size_t n) {
     size_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
@@ -138,7 +138,7 @@ static int intern_grow(tsq_ctx *ctx) {
     for (size_t i = 0; i < t->cap; i++) {
         const char *s = t->slots[i];
         if (!s) continue;
-        size_t j = tsq_hash_n(s, strlen(s)) & (ncap - 1);
+        size_t j = hash_n(s, strlen(s)) & (ncap - 1);
         while (ns[j]) j = (j + 1) & (ncap - 1);
         ns[j] = s;
     }
@@ -151,7 +151,7 @@ static int intern_grow(tsq_ctx *ctx) {
 const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n) {
     tsq_names *t = &ctx->names;
     if ((t->count + 1) * 2 > t->cap && !intern_grow(ctx)) return NULL;
-    size_t j = tsq_hash_n(s, n) & (t->cap - 1);
+    size_t j = hash_n(s, n) & (t->cap - 1);
     for (;;) {
         const char *e = t->slots[j];
         if (!e) break;
@@ -182,7 +182,8 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
     const char *np = getenv("TSQ_NO_POOL");
     ctx->pool = !(np && *np && strcmp(np, "0") != 0);
     /* TSQ_READ_THREAD: 0 reads every document on the calling thread alone, 1 gives every
-     * document a parsing thread (for tests), unset: documents from 1 MiB up get one on a machine with two CPUs or more */
+     * document a parsing thread (for tests); unset: documents from 1 MiB up get one where
+     * there are two CPUs or more (tsq_ctx_set_read_thread) */
     const char *rt = getenv("TSQ_READ_THREAD");
     ctx->read_thread = rt && *rt ? (strcmp(rt, "0") == 0 ? 0 : 1) : -1;
     tsq_ctx_set_limits(ctx, NULL, NULL);

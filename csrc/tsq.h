@@ -346,11 +346,10 @@ typedef enum tsq_wrapper {
  * and TSQ_EIO (the file), TSQ_EPARSE (malformed, with line and column; also a DTD or
  * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data.
  * A document of 1 MiB or more is parsed (on a machine with two CPUs or more) by a helper
- * thread (libxml2 only) while the calling thread builds the tree, which the call waits
- * for (tsq_ctx_set_read_thread); the context and its allocator
- * are used on the calling thread alone; while it waits for the helper it compiles the
- * conditions of the steps read so far. TSQ_READ_THREAD=0 in the environment when the
- * context is made reads every document on the calling thread (1: every one with a helper). */
+ * thread (libxml2 only) while the calling thread builds the tree; the call returns when
+ * both are done. The context and its allocator are used on the calling thread alone,
+ * which compiles the conditions of the steps read so far while it waits for the helper.
+ * tsq_ctx_set_read_thread (or TSQ_READ_THREAD=0/1 when the context is made) chooses. */
 TSQ_API tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *err);
 TSQ_API tsq_status tsq_parse(tsq_ctx *ctx, const char *data, size_t len, const char *name,
                              tsq_node **out, tsq_error *err);

@@ -64,8 +64,6 @@ void tsq_strfree(tsq_ctx *ctx, char *s); /* frees a string from tsq_stralloc or 
 /* Interns s[0..n): the same pointer for equal strings, for the context's lifetime. */
 const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n);
 const char *tsq_intern(tsq_ctx *ctx, const char *s);
-/* FNV-1a over s[0..n): the interning table's hash, and the fact cache's. */
-size_t tsq_hash_n(const char *s, size_t n);
 /* The length of an interned name: tsq_strndup keeps the block size in front of it. */
 static inline size_t tsq_name_len(const char *name) { return ((const size_t *)(const void *)name)[-1] - sizeof(size_t) - 1; }
 /* Room for n more bytes (and the NUL) in b; 0 when out of memory (b->failed is set). */

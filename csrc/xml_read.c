@@ -578,10 +578,7 @@ typedef struct rpipe {
     const pev *sync;     /* an event handed over, NULL when none */
     int done, stop;      /* the parser finished; the builder wants no more */
     unsigned posted;     /* counts blocks published, events handed over and the end (atomic) */
-    size_t fill;         /* a block is published at this many bytes (see read_piped) */
     int stopped;         /* parsing thread only: it has stopped libxml2 */
-    const char *bytes;
-    size_t len;
     const xmlChar **attrs; /* builder: libxml2's attribute array rebuilt for on_start */
     size_t attrs_cap;
 } rpipe;
@@ -626,7 +623,7 @@ static pblock *next_block(rpipe *p) {
 static char *reserve(rpipe *p, size_t n) {
     if (n > PIPE_BLOCK) return NULL;
     pblock *c = p->cur;
-    if (!c || (c->used && c->used + n > p->fill)) {
+    if (!c || c->used + n > PIPE_BLOCK) {
         if (!(c = next_block(p))) return NULL;
     }
     char *at = c->data + c->used;
@@ -799,7 +796,7 @@ static void feed(rd *r, const char *bytes, size_t len, size_t first) {
 
 static void *parse_main(void *ud) {
     rpipe *p = ud;
-    feed(&p->pr, p->bytes, p->len, 4);
+    feed(&p->pr, p->pr.bytes, p->pr.len, 4);
     next_block(p); /* publishes the last events */
     pthread_mutex_lock(&p->lock);
     p->done = 1;
@@ -837,6 +834,80 @@ static xmlParserCtxtPtr new_parser(tsq_ctx *ctx, xmlSAXHandler *h, void *ud, con
     return px;
 }
 
+/* Builder, with the lock held: waits until there is a block, a handed-over event or the
+ * end. Meanwhile it compiles the conditions of the steps read so far, a few at a time
+ * (plans then start compiled), then spins a while before it sleeps: the parser publishes
+ * often, and waking a sleeping thread costs more than a block takes to build. */
+static void wait_for_events(rpipe *p, rd *r) {
+    int spun = 0;
+    while (!p->full && !p->sync && !p->done) {
+        if (r->done_conds < r->nconds && !r->failed) {
+            pthread_mutex_unlock(&p->lock);
+            size_t end = r->done_conds + 32 < r->nconds ? r->done_conds + 32 : r->nconds;
+            while (r->done_conds < end) tsq_node_precompile(r->conds[r->done_conds++]);
+            pthread_mutex_lock(&p->lock);
+        } else if (!spun) {
+            unsigned seen = __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE);
+            pthread_mutex_unlock(&p->lock);
+            for (int i = 0; i < PIPE_SPIN && __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE) == seen; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+            }
+            pthread_mutex_lock(&p->lock);
+            spun = 1; /* the state is looked at again under the lock before sleeping */
+        } else {
+            pthread_cond_wait(&p->cond, &p->lock);
+            spun = 0;
+        }
+    }
+}
+
+/* Builder: replays every block and handed-over event, in order, until the parser is done. */
+static void build_from(rpipe *p, rd *r) {
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        wait_for_events(p, r);
+        pblock *blk = p->full;
+        const pev *e = blk ? NULL : p->sync;
+        if (blk && !(p->full = blk->next)) p->full_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+        if (!blk && !e) return; /* done, and every event replayed */
+        if (blk) {
+            for (size_t at = 0; at < blk->used;) {
+                const pev *x = (const pev *)(blk->data + at);
+                replay(p, x, 1);
+                at += x->size;
+            }
+        } else {
+            replay(p, e, 0);
+        }
+        pthread_mutex_lock(&p->lock);
+        if (blk) blk->next = p->free, p->free = blk;
+        else p->sync = NULL;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* Starts the parsing thread; 0, with nothing left to undo, when it could not be started. */
+static int start_parsing(rpipe *p, rd *r, pthread_t *th) {
+    xmlSAXHandler h;
+    set_handlers(&h, 1);
+    if (pthread_mutex_init(&p->lock, NULL) != 0) return 0;
+    if (pthread_cond_init(&p->cond, NULL) != 0) goto no_cond;
+    if (!(p->pr.px = new_parser(r->ctx, &h, p, p->pr.bytes, p->pr.len, p->pr.name))) goto no_parser;
+    r->pipe = p;
+    if (pthread_create(th, NULL, parse_main, p) == 0) return 1;
+    r->pipe = NULL;
+    xmlFreeParserCtxt(p->pr.px);
+no_parser:
+    pthread_cond_destroy(&p->cond);
+no_cond:
+    pthread_mutex_destroy(&p->lock);
+    return 0;
+}
+
 /* Reads with a parsing thread into the builder r; 0 when the thread could not be started
  * (nothing read: the caller reads on its own). The parser is left in r->px. */
 static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
@@ -852,86 +923,12 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
         else if (!(blk = tsq_malloc(r->ctx, sizeof *blk))) ok = 0;
         if (blk) blk->next = p->free, p->free = blk;
     }
-    xmlSAXHandler h;
-    set_handlers(&h, 1);
     p->pr.ctx = r->ctx, p->pr.bytes = bytes, p->pr.len = len, p->pr.name = name, p->pr.err = &p->perr;
     p->b = r;
-    p->bytes = bytes, p->len = len;
-    /* an eighth of the document per block, 16 KiB to PIPE_BLOCK: a small document too is
-     * built while the rest of it is parsed */
-    p->fill = len / 8 < 16384 ? 16384 : len / 8 > PIPE_BLOCK ? PIPE_BLOCK : len / 8;
     pthread_t th;
-    int started = 0;
-    if (ok && pthread_mutex_init(&p->lock, NULL) == 0) {
-        if (pthread_cond_init(&p->cond, NULL) == 0) {
-            if ((p->pr.px = new_parser(r->ctx, &h, p, bytes, len, name))) {
-                r->pipe = p;
-                started = pthread_create(&th, NULL, parse_main, p) == 0;
-                if (!started) {
-                    r->pipe = NULL;
-                    xmlFreeParserCtxt(p->pr.px);
-                }
-            }
-            if (!started) pthread_cond_destroy(&p->cond);
-        }
-        if (!started) pthread_mutex_destroy(&p->lock);
-    }
+    int started = ok && start_parsing(p, r, &th);
     if (started) {
-        for (;;) {
-            pthread_mutex_lock(&p->lock);
-            int spun = 0;
-            while (!p->full && !p->sync && !p->done) {
-                /* the parser is behind: compile the conditions of the steps read so far, a
-                 * few at a time, in what would be waiting time (plans then start compiled) */
-                if (r->done_conds < r->nconds && !r->failed) {
-                    pthread_mutex_unlock(&p->lock);
-                    size_t end = r->done_conds + 32 < r->nconds ? r->done_conds + 32 : r->nconds;
-                    while (r->done_conds < end) tsq_node_precompile(r->conds[r->done_conds++]);
-                    pthread_mutex_lock(&p->lock);
-                    continue;
-                }
-                /* then spin a while before sleeping: the parser publishes often, and
-                 * waking a sleeping thread costs more than a block takes to build */
-                if (!spun) {
-                    unsigned seen = __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE);
-                    pthread_mutex_unlock(&p->lock);
-                    for (int i = 0; i < PIPE_SPIN && __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE) == seen; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-                        __builtin_ia32_pause();
-#endif
-                    }
-                    pthread_mutex_lock(&p->lock);
-                    spun = 1;
-                    continue; /* the state is looked at again under the lock before sleeping */
-                }
-                pthread_cond_wait(&p->cond, &p->lock);
-                spun = 0;
-            }
-            pblock *blk = p->full;
-            const pev *e = blk ? NULL : p->sync;
-            if (blk && !(p->full = blk->next)) p->full_tail = NULL;
-            pthread_mutex_unlock(&p->lock);
-            if (blk) {
-                for (size_t at = 0; at < blk->used;) {
-                    const pev *x = (const pev *)(blk->data + at);
-                    replay(p, x, 1);
-                    at += x->size;
-                }
-                pthread_mutex_lock(&p->lock);
-                blk->next = p->free;
-                p->free = blk;
-                pthread_cond_broadcast(&p->cond);
-                pthread_mutex_unlock(&p->lock);
-            } else if (e) {
-                replay(p, e, 0);
-                pthread_mutex_lock(&p->lock);
-                p->sync = NULL;
-                pthread_cond_broadcast(&p->cond);
-                pthread_mutex_unlock(&p->lock);
-            } else {
-                break; /* done, and every event replayed */
-            }
-        }
+        build_from(p, r);
         pthread_join(th, NULL);
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);
@@ -940,12 +937,10 @@ static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
         if (!r->failed && p->pr.failed) { /* libxml2's error, or a DOCTYPE */
             r->failed = 1;
             if (r->err) {
-                char file[sizeof r->err->file], step[sizeof r->err->step];
-                memcpy(file, r->err->file, sizeof file);
-                memcpy(step, r->err->step, sizeof step);
-                *r->err = p->perr;
-                memcpy(r->err->file, file, sizeof file);
-                memcpy(r->err->step, step, sizeof step);
+                r->err->code = p->perr.code;
+                r->err->line = p->perr.line;
+                r->err->column = p->perr.column;
+                memcpy(r->err->message, p->perr.message, sizeof r->err->message);
             }
         }
     }
