@@ -201,6 +201,7 @@ void tsq_ctx_free(tsq_ctx *ctx) {
     if (!ctx) return;
     tsq_protos_free(ctx);
     tsq_read_blocks_free(ctx);
+    tsq_spare_chunks_free(ctx);
     tsq_names *t = &ctx->names;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i]) tsq_strfree(ctx, (char *)t->slots[i]);
@@ -349,6 +350,50 @@ struct tsq_chunk {
 
 #define CHUNK_MIN ((size_t)256 * 1024)
 #define CHUNK_MAX ((size_t)8 << 20)
+/* A context keeps the arena chunks of freed sources, up to this many bytes, for the next
+ * document: a loop that loads, edits, saves and releases one document after another then
+ * reuses the same memory instead of handing it back to malloc, which returns chunks this
+ * large to the kernel (and the next document takes a page fault per page again). */
+#define SPARE_MAX ((size_t)16 << 20)
+
+static int chunk_standard(size_t size) {
+    for (size_t s = CHUNK_MIN; s <= CHUNK_MAX; s *= 2)
+        if (size == s) return 1;
+    return 0;
+}
+
+static void chunk_free(tsq_ctx *ctx, tsq_chunk *c) {
+    if (ctx->pool && chunk_standard(c->size) && ctx->spare_bytes + c->size <= SPARE_MAX) {
+        c->next = ctx->spare_chunks;
+        ctx->spare_chunks = c;
+        ctx->spare_bytes += c->size;
+        return;
+    }
+    ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
+}
+
+/* A chunk of exactly size bytes: a spare one, else a new one. */
+static tsq_chunk *chunk_new(tsq_ctx *ctx, size_t size) {
+    for (tsq_chunk **p = &ctx->spare_chunks; *p; p = &(*p)->next)
+        if ((*p)->size == size) {
+            tsq_chunk *c = *p;
+            *p = c->next;
+            ctx->spare_bytes -= size;
+            return c;
+        }
+    tsq_chunk *c = ctx->alloc(ctx->ud, NULL, 0, sizeof *c + size);
+    if (c) c->size = size;
+    return c;
+}
+
+void tsq_spare_chunks_free(tsq_ctx *ctx) {
+    while (ctx->spare_chunks) {
+        tsq_chunk *c = ctx->spare_chunks;
+        ctx->spare_chunks = c->next;
+        ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
+    }
+    ctx->spare_bytes = 0;
+}
 
 tsq_src *tsq_src_new(tsq_ctx *ctx, char *bytes, size_t len) {
     tsq_src *s = ctx->alloc(ctx->ud, NULL, 0, sizeof *s);
@@ -380,7 +425,7 @@ void tsq_src_unref_n(tsq_src *s, size_t n) {
     while (s->chunks) {
         tsq_chunk *c = s->chunks;
         s->chunks = c->next;
-        ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
+        chunk_free(ctx, c);
     }
     tsq_bytes_free(ctx, s->bytes, s->len, s->mapped);
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
@@ -394,9 +439,8 @@ void *tsq_src_arena_grow(tsq_src *s, size_t size) {
     size_t grow = !c ? CHUNK_MIN : c->size < CHUNK_MAX ? c->size * 2 : CHUNK_MAX;
     int own = size > grow / 4;
     size_t cs = own ? size : grow;
-    c = s->ctx->alloc(s->ctx->ud, NULL, 0, sizeof *c + cs);
+    c = chunk_new(s->ctx, cs);
     if (!c) return NULL;
-    c->size = cs;
     if (own && s->chunks) { /* keep the current chunk for small requests */
         c->next = s->chunks->next;
         s->chunks->next = c;

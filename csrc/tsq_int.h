@@ -48,9 +48,12 @@ struct tsq_ctx {
     size_t small_left;
     size_t slab_nodes;    /* node structs cut so far: the next slab is as large (32 to 1024) */
     tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
+    struct tsq_chunk *spare_chunks; /* arena chunks of freed sources, for the next document */
+    size_t spare_bytes;
 };
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 void tsq_read_blocks_free(tsq_ctx *ctx); /* xml_read.c: the parsing thread's blocks it keeps */
+void tsq_spare_chunks_free(tsq_ctx *ctx); /* ctx.c: the arena chunks it keeps */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
 /* Blocks of at most 1024 bytes from per-context free lists (freed with the exact size

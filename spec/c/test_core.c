@@ -376,6 +376,7 @@ static void test_corpus(tsq_ctx *ctx) {
 
 typedef struct meter {
     size_t live, peak, calls, mismatches;
+    size_t chunks; /* allocations of an arena chunk's size: 256 KiB, 512 KiB, ... and its header */
 } meter;
 
 /* Keeps each block's size in front of it: checks the sizes the core passes on free. */
@@ -391,6 +392,8 @@ static void *meter_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     m->calls++;
+    for (size_t c = (size_t)256 << 10; c <= (size_t)8 << 20; c *= 2)
+        if (nsize == c + 2 * sizeof(void *)) m->chunks++;
     size_t *q = realloc(p, nsize + 2 * sizeof(size_t));
     if (!q) return NULL;
     q[0] = nsize;
@@ -449,7 +452,7 @@ static void test_memory(void) {
         char keep[16] = "";
         if (np) snprintf(keep, sizeof keep, "%s", np);
         setenv("TSQ_NO_POOL", pooled ? "0" : "1", 1);
-        meter r = {0, 0, 0, 0};
+        meter r = {0, 0, 0, 0, 0};
         tsq_ctx *c = tsq_ctx_new(meter_alloc, &r);
         CHECK(c != NULL && realloc_blocks(c));
         tsq_ctx_free(c);
@@ -463,7 +466,7 @@ static void test_memory(void) {
     char saved[16] = "";
     if (was) snprintf(saved, sizeof saved, "%s", was);
     unsetenv("TSQ_NO_POOL");
-    meter m = {0, 0, 0, 0};
+    meter m = {0, 0, 0, 0, 0};
     tsq_ctx *ctx = tsq_ctx_new(meter_alloc, &m);
     CHECK(ctx != NULL);
     CHECK(build_and_free(ctx));
@@ -478,7 +481,7 @@ static void test_memory(void) {
 
     CASE("TSQ_NO_POOL: every node and block on its own, all returned as each document goes");
     setenv("TSQ_NO_POOL", "1", 1);
-    meter u = {0, 0, 0, 0};
+    meter u = {0, 0, 0, 0, 0};
     tsq_ctx *c2 = tsq_ctx_new(meter_alloc, &u);
     CHECK(build_and_free(c2)); /* the context keeps its prototypes and names */
     size_t base = u.live, calls0 = u.calls;
@@ -489,6 +492,71 @@ static void test_memory(void) {
     CHECK(u.live == 0 && u.mismatches == 0);
     if (was) setenv("TSQ_NO_POOL", saved, 1);
     else unsetenv("TSQ_NO_POOL");
+}
+
+/* A document of n steps (about 600 bytes each), every value marked with tag. */
+static char *steps_doc(int n, int tag) {
+    size_t cap = (size_t)n * 700 + 200, len = 0;
+    char *d = malloc(cap);
+    len += (size_t)snprintf(d + len, cap - len, "<sequence version=\"3.10\"><group name=\"G%d\">", tag);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(d + len, cap - len,
+                                "<step type=\"SMS_TaskSequence_RunCommandLineAction\" name=\"S%d-%d\" description=\"\" "
+                                "runIn=\"WinPEandFullOS\" successCodeList=\"0 3010\"><action>smsswd.exe /run: x%d-%d.exe</action>"
+                                "<defaultVarList><variable name=\"CommandLine\" property=\"CommandLine\">x%d-%d.exe</variable>"
+                                "<variable name=\"SMSTSDisableWow64Redirection\" property=\"DisableWow64Redirection\">false</variable>"
+                                "</defaultVarList></step>",
+                                tag, i, tag, i, tag, i);
+    snprintf(d + len, cap - len, "</group></sequence>");
+    return d;
+}
+
+/* Parses text, checks it is written back byte for byte, releases it. */
+static int parse_round(tsq_ctx *ctx, const char *text) {
+    tsq_node *seq = NULL;
+    if (tsq_parse(ctx, text, strlen(text), "chunks.xml", &seq, NULL) != TSQ_OK) return 0;
+    tsq_buf b;
+    tsq_buf_init(&b, ctx);
+    int ok = tsq_write(seq, &b, NULL) == TSQ_OK && b.len == strlen(text) && memcmp(b.data, text, b.len) == 0;
+    tsq_buf_free(&b);
+    tsq_node_release(seq);
+    return ok;
+}
+
+static void test_spare_chunks(void) {
+    CASE("a context keeps the arena chunks of released documents for the next one");
+    const char *was = getenv("TSQ_NO_POOL");
+    char saved[16] = "";
+    if (was) snprintf(saved, sizeof saved, "%s", was);
+    unsetenv("TSQ_NO_POOL");
+    char *a = steps_doc(1500, 1), *b = steps_doc(1500, 2); /* about 1 MB: chunks of 256 KiB, 512 KiB, ... */
+    meter m = {0, 0, 0, 0, 0};
+    tsq_ctx *ctx = tsq_ctx_new(meter_alloc, &m);
+    CHECK(parse_round(ctx, a));
+    size_t peak = m.peak, chunks = m.chunks;
+    CHECK(chunks >= 2);
+    CHECK(parse_round(ctx, b)); /* the second lives in the first one's chunks */
+    CHECK(parse_round(ctx, a));
+    CHECK(m.chunks == chunks);
+    CHECK(m.peak == peak);
+    tsq_ctx_free(ctx);
+    CHECK(m.live == 0 && m.mismatches == 0);
+
+    CASE("TSQ_NO_POOL: the chunks go back to the allocator with their document");
+    setenv("TSQ_NO_POOL", "1", 1);
+    meter u = {0, 0, 0, 0, 0};
+    tsq_ctx *c2 = tsq_ctx_new(meter_alloc, &u);
+    CHECK(parse_round(c2, a));
+    size_t base = u.live, made = u.chunks;
+    CHECK(parse_round(c2, b));
+    CHECK(u.live == base);
+    CHECK(u.chunks == 2 * made); /* made anew */
+    tsq_ctx_free(c2);
+    CHECK(u.live == 0 && u.mismatches == 0);
+    if (was) setenv("TSQ_NO_POOL", saved, 1);
+    else unsetenv("TSQ_NO_POOL");
+    free(a);
+    free(b);
 }
 
 static void test_lazy_command(tsq_ctx *ctx) {
@@ -528,7 +596,7 @@ static void test_retain_all(tsq_ctx *ctx) {
     tsq_node_release(a); /* the reference tsq_node_remove returned */
     CHECK_STR(tsq_node_name(a), "A");
     tsq_node_release_all(list, 5); /* frees both trees, A's and the sequence */
-    meter m = {0, 0, 0, 0};
+    meter m = {0, 0, 0, 0, 0};
     tsq_ctx *c2 = tsq_ctx_new(meter_alloc, &m);
     tsq_node *s2 = tsq_sequence_new(c2), *x = tsq_group_new(c2, "X"), *y = tsq_group_new(c2, "Y");
     tsq_node_insert(s2, (size_t)-1, x, NULL);
@@ -590,5 +658,6 @@ int main(void) {
     test_load_sizes(ctx);
     tsq_ctx_free(ctx);
     test_memory();
+    test_spare_chunks();
     DONE();
 }
