@@ -1,5 +1,6 @@
 /* steps.c - the step-level API: sequences, groups, actions, edits, common properties. */
 #include "tsq_int.h"
+#include "catalog.h"
 
 #include <stdio.h>
 #include <strings.h>
@@ -18,12 +19,19 @@ tsq_kind tsq_node_kind(const tsq_node *n) {
     }
 }
 
-const char *tsq_node_type(const tsq_node *n) {
-    if (n->type == N_GROUP) return CLASS_GROUP;
-    if (n->type == N_SEQUENCE) return CLASS_SEQUENCE;
+const char *tsq_node_type_attr(const tsq_node *n) {
     const char *t = tsq_attr_get(n, n->ctx->atom[A_type]);
     if (t) return t;
     return n->name == n->ctx->atom[A_subtasksequence] ? CLASS_SUBTS : "";
+}
+
+/* A catalogued class's own name, the same static string for every step of the class:
+ * a host that keeps strings by address (Lua's API string cache) then finds it at once. */
+const char *tsq_node_type(const tsq_node *n) {
+    if (n->type == N_GROUP) return CLASS_GROUP;
+    if (n->type == N_SEQUENCE) return CLASS_SEQUENCE;
+    const tsq_class *c = tsq_class_of(n);
+    return c ? c->pub.name : tsq_node_type_attr(n);
 }
 
 const char *tsq_node_element(const tsq_node *n) { return n->name; }

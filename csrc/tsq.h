@@ -190,7 +190,9 @@ TSQ_API void tsq_node_release_all(tsq_node *const *nodes, size_t count);
 TSQ_API tsq_ctx *tsq_node_ctx(const tsq_node *n);
 TSQ_API tsq_kind tsq_node_kind(const tsq_node *n);
 /* The class name: "SMS_TaskSequence_Group" for groups, "SMS_TaskSequence" for a
- * sequence, the `type` attribute for actions ("" when a step has none). */
+ * sequence, the `type` attribute for actions ("" when a step has none). For a catalogued
+ * class it is the catalogue's own string (tsq_class_info.name), the same pointer for every
+ * step of the class and valid for the life of the program. */
 TSQ_API const char *tsq_node_type(const tsq_node *n);
 /* The XML element name: "sequence", "group", "step", "subtasksequence". */
 TSQ_API const char *tsq_node_element(const tsq_node *n);

@@ -559,6 +559,21 @@ static void test_spare_chunks(void) {
     free(b);
 }
 
+static void test_type_names(tsq_ctx *ctx) {
+    CASE("a catalogued step's type is its class's own name, one string for every step of the class");
+    const char *x = "<sequence version=\"3.10\"><step type=\"SMS_TaskSequence_RebootAction\" name=\"A\"/>"
+                    "<step type=\"SMS_TaskSequence_RebootAction\" name=\"B\"/><step type=\"BDD_Gather\" name=\"C\"/></sequence>";
+    tsq_node *seq = NULL;
+    CHECK(tsq_parse(ctx, x, strlen(x), "types.xml", &seq, NULL) == TSQ_OK);
+    if (!seq) return;
+    tsq_node *a = tsq_node_child(seq, 0), *b = tsq_node_child(seq, 1), *c = tsq_node_child(seq, 2);
+    CHECK_STR(tsq_node_type(a), "SMS_TaskSequence_RebootAction");
+    CHECK(tsq_node_type(a) == tsq_node_type(b));
+    CHECK(tsq_node_type(a) == tsq_class_find("SMS_TaskSequence_RebootAction")->name);
+    CHECK_STR(tsq_node_type(c), "BDD_Gather"); /* not catalogued: the attribute as written */
+    tsq_node_release(seq);
+}
+
 static void test_lazy_command(tsq_ctx *ctx) {
     CASE("the command text follows the properties when it is read");
     tsq_node *a = NULL;
@@ -654,6 +669,7 @@ int main(void) {
     test_lossless(ctx);
     test_corpus(ctx);
     test_lazy_command(ctx);
+    test_type_names(ctx);
     test_retain_all(ctx);
     test_load_sizes(ctx);
     tsq_ctx_free(ctx);
