@@ -350,11 +350,14 @@ struct tsq_chunk {
 
 #define CHUNK_MIN ((size_t)256 * 1024)
 #define CHUNK_MAX ((size_t)8 << 20)
-/* A context keeps the arena chunks of freed sources, up to this many bytes, for the next
- * document: a loop that loads, edits, saves and releases one document after another then
- * reuses the same memory instead of handing it back to malloc, which returns chunks this
- * large to the kernel (and the next document takes a page fault per page again). */
-#define SPARE_MAX ((size_t)16 << 20)
+/* A context keeps the arena chunks of the last source it freed, up to SPARE_MAX bytes,
+ * for the next document: a loop that loads, edits, saves and releases one document after
+ * another then reuses the same memory instead of handing it back to malloc, which returns
+ * chunks this large to the kernel (and the next document takes a page fault per page
+ * again). One document's worth: a Lua host counts what the context holds as in use, and
+ * more would only raise the peak of a loop whose collector frees documents a few at a
+ * time. */
+#define SPARE_MAX ((size_t)2 << 20)
 
 static int chunk_standard(size_t size) {
     for (size_t s = CHUNK_MIN; s <= CHUNK_MAX; s *= 2)
@@ -362,14 +365,21 @@ static int chunk_standard(size_t size) {
     return 0;
 }
 
-static void chunk_free(tsq_ctx *ctx, tsq_chunk *c) {
-    if (ctx->pool && chunk_standard(c->size) && ctx->spare_bytes + c->size <= SPARE_MAX) {
-        c->next = ctx->spare_chunks;
-        ctx->spare_chunks = c;
-        ctx->spare_bytes += c->size;
-        return;
+/* Frees a source's chunks; as many as SPARE_MAX holds replace the spare ones. */
+static void chunks_free(tsq_ctx *ctx, tsq_chunk *list) {
+    if (!list) return;
+    if (ctx->pool) tsq_spare_chunks_free(ctx);
+    while (list) {
+        tsq_chunk *c = list;
+        list = c->next;
+        if (ctx->pool && chunk_standard(c->size) && ctx->spare_bytes + c->size <= SPARE_MAX) {
+            c->next = ctx->spare_chunks;
+            ctx->spare_chunks = c;
+            ctx->spare_bytes += c->size;
+        } else {
+            ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
+        }
     }
-    ctx->alloc(ctx->ud, c, sizeof *c + c->size, 0);
 }
 
 /* A chunk of exactly size bytes: a spare one, else a new one. */
@@ -422,11 +432,8 @@ void tsq_src_unref(tsq_src *s) { tsq_src_unref_n(s, 1); }
 void tsq_src_unref_n(tsq_src *s, size_t n) {
     if (!s || !n || (s->refs -= n)) return;
     tsq_ctx *ctx = s->ctx;
-    while (s->chunks) {
-        tsq_chunk *c = s->chunks;
-        s->chunks = c->next;
-        chunk_free(ctx, c);
-    }
+    chunks_free(ctx, s->chunks);
+    s->chunks = NULL;
     tsq_bytes_free(ctx, s->bytes, s->len, s->mapped);
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
 }
