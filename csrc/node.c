@@ -66,6 +66,7 @@ static void free_payload(tsq_node *n) {
 void tsq_node_destroy(tsq_node *top) {
     if (!top) return;
     tsq_ctx *ctx = top->ctx;
+    ctx->tree_gen++; /* its nodes' memory may come back as other nodes */
     tsq_src *held = NULL;
     size_t nheld = 0;
     tsq_node *n = top;
@@ -175,6 +176,7 @@ uint32_t tsq_subtree_refs(const tsq_node *n) {
 /* ------------------------------------------------------------------ links */
 
 void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
+    parent->ctx->tree_gen++;
     child->parent = parent;
     child->next = before;
     child->prev = before ? before->prev : parent->last;
@@ -191,6 +193,7 @@ void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
 void tsq_node_unlink(tsq_node *c) {
     tsq_node *p = c->parent;
     if (!p) return;
+    p->ctx->tree_gen++;
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -96,9 +96,29 @@ size_t tsq_node_count(const tsq_node *n) {
     return k;
 }
 
+/* Walks from the context's last answer when it is for the same parent, at or before
+ * index, and no tree has changed since: a loop over g[1], g[2], ... takes one step each. */
 tsq_node *tsq_node_child(const tsq_node *n, size_t index) {
-    tsq_node *c = tsq_node_first(n);
-    while (c && index--) c = tsq_node_next(c);
+    tsq_ctx *ctx = n->ctx;
+    tsq_node *c;
+    size_t k;
+    if (ctx->child_at.parent == n && ctx->child_at.gen == ctx->tree_gen && ctx->child_at.index <= index) {
+        c = ctx->child_at.node;
+        k = ctx->child_at.index;
+    } else {
+        c = tsq_node_first(n);
+        k = 0;
+    }
+    while (c && k < index) {
+        c = tsq_node_next(c);
+        k++;
+    }
+    if (c) {
+        ctx->child_at.parent = n;
+        ctx->child_at.node = c;
+        ctx->child_at.index = k;
+        ctx->child_at.gen = ctx->tree_gen;
+    }
     return c;
 }
 

@@ -50,6 +50,13 @@ struct tsq_ctx {
     tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
     struct tsq_chunk *spare_chunks; /* arena chunks of freed sources, for the next document */
     size_t spare_bytes;
+    unsigned tree_gen;    /* counts links, unlinks and destroys: a change of any tree */
+    struct {              /* tsq_node_child's last answer, while tree_gen is unchanged */
+        const struct tsq_node *parent;
+        struct tsq_node *node;
+        size_t index;
+        unsigned gen;
+    } child_at;
 };
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 void tsq_read_blocks_free(tsq_ctx *ctx); /* xml_read.c: the parsing thread's blocks it keeps */

@@ -559,6 +559,76 @@ static void test_spare_chunks(void) {
     free(b);
 }
 
+/* 1 when the children of g are named prefix0, prefix1, ... in `order` (n of them) */
+static int children_are(const tsq_node *g, const int *order, int n) {
+    char want[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(want, sizeof want, "S%d", order[i]);
+        const tsq_node *c = tsq_node_child(g, (size_t)i);
+        if (!c || strcmp(tsq_node_name(c), want) != 0) return 0;
+    }
+    return tsq_node_child(g, (size_t)n) == NULL;
+}
+
+static void test_child_index(tsq_ctx *ctx) {
+    CASE("children by index: forwards, backwards, after edits, across trees");
+    enum { N = 3000 };
+    static int order[N + 1];
+    tsq_node *g = tsq_group_new(ctx, "G"), *h = tsq_group_new(ctx, "H");
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "S%d", i);
+        tsq_node *a = NULL;
+        CHECK(tsq_action_new(ctx, "Reboot", name, &a, NULL) == TSQ_OK);
+        CHECK(tsq_node_insert(i % 2 ? h : g, (size_t)-1, a, NULL) == TSQ_OK);
+        tsq_node_release(a);
+        order[i] = i;
+    }
+    int ok = 1; /* g holds S0, S2, S4, ...; h holds S1, S3, ... */
+    for (int i = 0; i < N / 2; i++) { /* the two parents in turn */
+        char a[32], b[32];
+        snprintf(a, sizeof a, "S%d", 2 * i);
+        snprintf(b, sizeof b, "S%d", 2 * i + 1);
+        ok = ok && strcmp(tsq_node_name(tsq_node_child(g, (size_t)i)), a) == 0 &&
+             strcmp(tsq_node_name(tsq_node_child(h, (size_t)i)), b) == 0;
+    }
+    for (int i = N / 2; i-- > 0;) { /* backwards */
+        char a[32];
+        snprintf(a, sizeof a, "S%d", 2 * i);
+        ok = ok && strcmp(tsq_node_name(tsq_node_child(g, (size_t)i)), a) == 0;
+    }
+    CHECK(ok);
+    CHECK(tsq_node_child(g, N / 2) == NULL && tsq_node_child(g, (size_t)-1) == NULL);
+    for (int i = 0; i < N / 2; i++) order[i] = 2 * i;
+    CHECK(tsq_node_child(g, 700) != NULL); /* the last answer is at 700 ... */
+    tsq_node *gone = tsq_node_remove(tsq_node_child(g, 500)); /* ... then a removal before it */
+    tsq_node_release(gone);
+    memmove(order + 500, order + 501, (N / 2 - 501) * sizeof *order);
+    CHECK(children_are(g, order, N / 2 - 1));
+    CHECK(tsq_node_child(g, 900) != NULL);
+    tsq_node *moved = tsq_node_remove(tsq_node_child(h, 0)); /* S1 goes to g's front */
+    CHECK(tsq_node_insert(g, 0, moved, NULL) == TSQ_OK);
+    tsq_node_release(moved);
+    memmove(order + 1, order, (N / 2 - 1) * sizeof *order);
+    order[0] = 1;
+    CHECK(children_are(g, order, N / 2));
+    CHECK(tsq_node_child(g, 1000) != NULL);
+    tsq_node_release(g); /* a new group may take g's memory: nothing of g's answers is kept */
+    tsq_node *g2 = tsq_group_new(ctx, "G2");
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "S%d", i);
+        tsq_node *a = NULL;
+        CHECK(tsq_action_new(ctx, "Reboot", name, &a, NULL) == TSQ_OK);
+        CHECK(tsq_node_insert(g2, (size_t)-1, a, NULL) == TSQ_OK);
+        tsq_node_release(a);
+        order[i] = i;
+    }
+    CHECK(children_are(g2, order, 3));
+    tsq_node_release(g2);
+    tsq_node_release(h);
+}
+
 static void test_type_names(tsq_ctx *ctx) {
     CASE("a catalogued step's type is its class's own name, one string for every step of the class");
     const char *x = "<sequence version=\"3.10\"><step type=\"SMS_TaskSequence_RebootAction\" name=\"A\"/>"
@@ -670,6 +740,7 @@ int main(void) {
     test_corpus(ctx);
     test_lazy_command(ctx);
     test_type_names(ctx);
+    test_child_index(ctx);
     test_retain_all(ctx);
     test_load_sizes(ctx);
     tsq_ctx_free(ctx);
