@@ -87,6 +87,23 @@ describe("tsq, the host", function()
     assert.matches("unknown command 'frobnicate'", err)
   end)
 
+  it("names the command once in a usage error, and exits 2", function()
+    local cases = {
+      { { "show" }, "tsq show: one FILE expected\n" },
+      { { "show", "--bogus", "x.xml" }, "tsq show: unknown option --bogus\n" },
+      { { "eval", "x.xml", "--machine" }, "tsq eval: --machine wants a value\n" },
+      { { "to-lua" }, "tsq to-lua: one FILE expected\n" },
+      { { "diff", "a.xml" }, "tsq diff: two files expected (tsq diff A B)\n" },
+      { { "apply", "--nope" }, "tsq apply: unknown option --nope\n" },
+      { { "help", "nothing" }, "tsq help: no such command: nothing\n" },
+    }
+    for _, c in ipairs(cases) do
+      local _, err, rc = tsq(table.unpack(c[1]))
+      assert.equals(2, rc)
+      assert.equals(c[2], err)
+    end
+  end)
+
   it("runs a script with arg set as lua sets it", function()
     local s = dir .. "/args.lua"
     write(s, [[print(arg[0], arg[1], arg[2], select("#", ...), (...)) ; print(arg[-1] ~= nil)]])

@@ -61,7 +61,7 @@ local read_file = cli.read_file
 
 -- The command line without listing files: { script, inputs, opts, jobs, keep_going }.
 function apply.parse(args)
-  local opts, pos = cli.parse_opts("apply", args, OPTS)
+  local opts, pos = cli.parse_opts(args, OPTS)
   if #pos < 2 then fail("SCRIPT and at least one FILE_OR_DIR expected") end
   local jv = opts.jobs or opts.j or "1"
   local jobs = math.tointeger(tonumber(jv))

@@ -31,7 +31,7 @@ local function load_seq(path)
 end
 
 -- Options: spec maps "--name" to "flag" | "value" | "list"; returns opts, positionals.
-local function parse_opts(cmd, args, spec)
+local function parse_opts(args, spec)
   local opts, pos = {}, {}
   local i = 1
   while i <= #args do
@@ -51,7 +51,7 @@ local function parse_opts(cmd, args, spec)
         if v == nil then
           i = i + 1
           v = args[i]
-          if v == nil then fail(cmd .. ": " .. name .. " wants a value") end
+          if v == nil then fail(name .. " wants a value") end
         end
         if kind == "list" then
           opts[key] = opts[key] or {}
@@ -61,7 +61,7 @@ local function parse_opts(cmd, args, spec)
         end
       end
     elseif a:sub(1, 1) == "-" and #a > 1 then
-      fail(cmd .. ": unknown option " .. a)
+      fail("unknown option " .. a)
     else
       pos[#pos + 1] = a
     end
@@ -108,8 +108,8 @@ end
 -- ------------------------------------------------------------------ show
 
 local function cmd_show(args)
-  local _, pos = parse_opts("show", args, {})
-  if #pos ~= 1 then fail("show: one FILE expected") end
+  local _, pos = parse_opts(args, {})
+  if #pos ~= 1 then fail("one FILE expected") end
   local seq = load_seq(pos[1])
   local out = {}
   local title = seq.Name
@@ -187,8 +187,8 @@ end
 local MARK = { run = "run ", skip_condition = "skip", disabled = "skip", skip_parent = "skip", error = "err " }
 
 local function cmd_eval(args)
-  local opts, pos = parse_opts("eval", args, { ["--var"] = "list", ["--machine"] = "value" })
-  if #pos ~= 1 then fail("eval: one FILE expected") end
+  local opts, pos = parse_opts(args, { ["--var"] = "list", ["--machine"] = "value" })
+  if #pos ~= 1 then fail("one FILE expected") end
   local seq = load_seq(pos[1])
   local env = make_env(opts)
   local plan, err = seq:plan(env)
@@ -283,12 +283,12 @@ local function parse_exit(v)
 end
 
 local function cmd_simulate(args)
-  local opts, pos = parse_opts("simulate", args, { ["--var"] = "list", ["--machine"] = "value",
+  local opts, pos = parse_opts(args, { ["--var"] = "list", ["--machine"] = "value",
     ["--exit"] = "list", ["--format"] = "value" })
-  if #pos ~= 1 then fail("simulate: one FILE expected") end
+  if #pos ~= 1 then fail("one FILE expected") end
   local format = opts.format or "table"
   if format ~= "table" and format ~= "csv" and format ~= "json" then
-    fail("simulate: --format is table, csv or json, not " .. format)
+    fail("--format is table, csv or json, not " .. format)
   end
   local seq = load_seq(pos[1])
   -- --exit names a step by name (every step of that name), path ("Install/Apply OS") or
@@ -361,8 +361,8 @@ function cli.step_path(step)
 end
 
 local function cmd_validate(args)
-  local _, pos = parse_opts("validate", args, {})
-  if #pos == 0 then fail("validate: at least one FILE expected") end
+  local _, pos = parse_opts(args, {})
+  if #pos == 0 then fail("at least one FILE expected") end
   local errors = 0
   for _, path in ipairs(pos) do
     local seq, err = ts.load(path)
@@ -386,8 +386,8 @@ end
 -- ------------------------------------------------------------------ to-lua, build, fmt
 
 local function cmd_to_lua(args)
-  local _, pos = parse_opts("to-lua", args, {})
-  if #pos ~= 1 then fail("to-lua: one FILE expected") end
+  local _, pos = parse_opts(args, {})
+  if #pos ~= 1 then fail("one FILE expected") end
   local text, err = read_file(pos[1])
   if not text then fail(err) end
   local script, serr = require("tasksequence.to_lua").from_xml(text, pos[1])
@@ -416,8 +416,8 @@ function cli.run_build_script(path, args)
 end
 
 local function cmd_build(args)
-  local opts, pos = parse_opts("build", args, { ["-o"] = "value", ["--output"] = "value" })
-  if #pos < 1 then fail("build: SCRIPT.lua expected") end
+  local opts, pos = parse_opts(args, { ["-o"] = "value", ["--output"] = "value" })
+  if #pos < 1 then fail("SCRIPT.lua expected") end
   local script = table.remove(pos, 1)
   local seq = cli.run_build_script(script, pos)
   local out = opts.o or opts.output
@@ -433,12 +433,12 @@ end
 local function canonical_xml(seq)
   local ok, text = pcall(seq.to_xml, seq, { canonical = true })
   if ok and text then return text end
-  fail("fmt: this build can not write the canonical layout (seq:to_xml{canonical=true}): " .. tostring(text))
+  fail("this build can not write the canonical layout (seq:to_xml{canonical=true}): " .. tostring(text))
 end
 
 local function cmd_fmt(args)
-  local opts, pos = parse_opts("fmt", args, { ["--check"] = "flag" })
-  if #pos == 0 then fail("fmt: at least one FILE expected") end
+  local opts, pos = parse_opts(args, { ["--check"] = "flag" })
+  if #pos == 0 then fail("at least one FILE expected") end
   local status = 0
   for _, path in ipairs(pos) do
     local old, rerr = read_file(path)
@@ -468,14 +468,14 @@ end
 -- ------------------------------------------------------------------ diff
 
 local function cmd_diff(args)
-  local opts, pos = parse_opts("diff", args, { ["--format"] = "value" })
-  if #pos ~= 2 then fail("diff: two files expected (tsq diff A B)") end
+  local opts, pos = parse_opts(args, { ["--format"] = "value" })
+  if #pos ~= 2 then fail("two files expected (tsq diff A B)") end
   local a, b = load_seq(pos[1]), load_seq(pos[2])
   local changes = diff.compare(a, b)
   if opts.format == "json" then
     for _, c in ipairs(changes) do io.write(cli.json(c), "\n") end
   elseif opts.format and opts.format ~= "text" then
-    fail("diff: --format is text or json, not " .. opts.format)
+    fail("--format is text or json, not " .. opts.format)
   else
     io.write(diff.format(changes))
   end
@@ -512,7 +512,7 @@ local function cmd_help(args)
     io.write("usage: ", HELP[topic])
     return 0
   end
-  if topic then fail("help: no such command: " .. topic) end
+  if topic then fail("no such command: " .. topic) end
   local names = {}
   for k in pairs(HELP) do names[#names + 1] = k end
   table.sort(names)
@@ -534,9 +534,7 @@ function cli.main(cmd, args)
   end, args or {})
   if ok then return res or 0 end
   if type(res) == "table" and res.msg then
-    -- messages that already start with "CMD: " (parse_opts's) are not prefixed twice
-    local msg = res.msg:sub(1, #cmd + 2) == cmd .. ": " and res.msg:sub(#cmd + 3) or res.msg
-    eprintf("tsq %s: %s\n", cmd, msg)
+    eprintf("tsq %s: %s\n", cmd, res.msg)
     return 2
   end
   error(res, 0)
