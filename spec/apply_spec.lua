@@ -1,6 +1,5 @@
 -- tsq apply over a folder: copies of the real corpus plus a broken and a read-only file.
 local BIN = os.getenv("TSQ_BIN") or "build/bin/tsq"
-local SHARED = os.getenv("TSQ_SHARED")
 local ts = require "tasksequence"
 
 local H = require "helpers"
@@ -43,8 +42,8 @@ end
 ]]
 local transform = load(SCRIPT)()
 
-local CORPUS = SHARED and SHARED .. "/corpus/real"
-local have_corpus = CORPUS and read(CORPUS .. "/MANIFEST.tsv") ~= nil
+local CORPUS = H.corpus()
+local have_corpus = CORPUS ~= nil
 local originals = {}
 local root
 

@@ -1,5 +1,6 @@
 -- Structural diff: exactly the planted changes, by step path.
 local ts = require "tasksequence"
+local H = require "helpers"
 local diff = require "tasksequence.diff"
 
 local function build()
@@ -119,15 +120,7 @@ describe("diff.format", function()
   end)
 end)
 
-describe("diff over the real corpus", function()
-  local SHARED = os.getenv("TSQ_SHARED")
-  local dir = SHARED and SHARED .. "/corpus/real"
-  local f = dir and io.open(dir .. "/MANIFEST.tsv")
-  if not f then
-    pending("TSQ_SHARED is not set: no corpus")
-    return
-  end
-  f:close()
+H.describe_corpus("diff over the real corpus", function(dir)
   local p = io.popen("ls -1 '" .. dir .. "'")
   for name in p:lines() do
     if name:match("%.xml$") then
@@ -155,13 +148,7 @@ describe("diff over the real corpus", function()
   p:close()
 end)
 
-describe("tsq diff over copies of the real corpus", function()
-  local H = require "helpers"
-  local corpus = H.corpus()
-  if not corpus then
-    pending("TSQ_SHARED is not set: no corpus")
-    return
-  end
+H.describe_corpus("tsq diff over copies of the real corpus", function(corpus)
   local tmp
   setup(function() tmp = H.tmpdir() end)
   teardown(function() H.rm_rf(tmp) end)

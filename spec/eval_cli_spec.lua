@@ -30,11 +30,7 @@ end
 local OFFICE = 'software ThisVersion "{90160000-0011-0000-0000-0000000FF1CE}" name "Microsoft Office Professional '
   .. 'Plus 2016" upgrade "{00160000-0011-0000-0000-0000000FF1CE}" version "16.0.4266.1001"'
 
-describe("tsq eval on a real document with a machine file", function()
-  if not CORPUS then
-    it("needs the corpus", function() pending("TSQ_SHARED is not set: no corpus") end)
-    return
-  end
+H.describe_corpus("tsq eval on a real document with a machine file", function()
   local m
   before_each(function()
     m = machine("client.lua", [[
@@ -168,11 +164,7 @@ local function csv_row(line)
   return out
 end
 
-describe("tsq simulate on a real document with a machine file", function()
-  if not CORPUS then
-    it("needs the corpus", function() pending("TSQ_SHARED is not set: no corpus") end)
-    return
-  end
+H.describe_corpus("tsq simulate on a real document with a machine file", function()
   local m
   before_each(function()
     m = machine("sim.lua", [[

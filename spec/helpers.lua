@@ -80,6 +80,20 @@ function H.corpus()
   return nil
 end
 
+-- describe(name, body) over the shared corpus: body(dir) when it is there, else one pending
+-- test that says why (every spec of the real documents starts the same way).
+function H.describe_corpus(name, body)
+  local busted = require "busted" -- the spec files' describe, it and pending
+  local dir = H.corpus()
+  busted.describe(name, function()
+    if not dir then
+      busted.pending("needs the corpus (set TSQ_SHARED to the shared folder)")
+      return
+    end
+    body(dir)
+  end)
+end
+
 function H.corpus_files()
   local dir = H.corpus()
   if not dir then return {} end

@@ -1,5 +1,6 @@
 -- The find vocabulary and the tree edits (tasksequence.query, installed on the step type).
 local ts = require "tasksequence"
+local H = require "helpers"
 local query = require "tasksequence.query"
 query.install(ts)
 
@@ -192,12 +193,7 @@ describe("step edits", function()
   end)
 end)
 
-describe("edits on the real corpus", function()
-  local H = require "helpers"
-  if not H.corpus() then
-    pending("TSQ_SHARED is not set: no corpus")
-    return
-  end
+H.describe_corpus("edits on the real corpus", function()
 
   -- edit, write, read back, undo: the bytes come back when the edit touched nothing else
   local EDITS = {

@@ -1,9 +1,9 @@
 -- XML -> Lua -> XML: seq:to_lua(), to_lua.from_xml and the builder of generated scripts.
 local ts = require "tasksequence"
+local H = require "helpers"
 local to_lua = require "tasksequence.to_lua"
 
 local SHARED = os.getenv("TSQ_SHARED")
-local CORPUS = SHARED and SHARED .. "/corpus/real"
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -196,11 +196,7 @@ describe("the builder of generated scripts", function()
   end)
 end)
 
-describe("XML -> Lua -> XML over the real corpus", function()
-  if not (CORPUS and read(CORPUS .. "/MANIFEST.tsv")) then
-    pending("TSQ_SHARED is not set: no corpus")
-    return
-  end
+H.describe_corpus("XML -> Lua -> XML over the real corpus", function(CORPUS)
   local p = io.popen("ls -1 '" .. CORPUS .. "'")
   for name in p:lines() do
     if name:match("%.xml$") then
