@@ -304,6 +304,7 @@ static const luaL_Reg funcs[] = {
     {"new_group", l_new_group},
     {"new_action", l_new_action},
     {"apply", ltsqi_apply},
+    {"move", ltsqi_step_move},
     {"constructor", ltsqi_constructor},
     {"condition", ltsqi_condition},
     {"all", ltsqi_all},

@@ -120,6 +120,7 @@ extern const luaL_Reg ltsqi_vars_meta[];
 /* ltsq_run.c: plan, run (handlers, clock, loader, records), package fields */
 int ltsqi_step_plan(lua_State *L);
 int ltsqi_apply(lua_State *L); /* ltsq_step.c */
+int ltsqi_step_move(lua_State *L); /* ltsq_step.c: step:move_to as the binding has it */
 extern const luaL_Reg ltsqi_plan_meta[];
 int ltsqi_step_run(lua_State *L);
 int ltsqi_runbox_gc(lua_State *L);

@@ -718,8 +718,9 @@ static int step_remove(lua_State *L) {
     return 1;
 }
 
-/* step:move_to(group [, index]) */
-static int step_move(lua_State *L) {
+/* step:move_to(group [, index]), also core.move: the module's move_to (query.lua) puts
+ * its own in the methods table and calls this one. */
+int ltsqi_step_move(lua_State *L) {
     tsq_node *n = ltsq_checknode(L, 1);
     tsq_node *p = checkcontainer(L, 2);
     size_t index = checkindex(L, 3, p);
@@ -859,7 +860,7 @@ static const luaL_Reg step_methods[] = {
     {"add", step_add},
     {"insert", step_insert},
     {"remove", step_remove},
-    {"move_to", step_move},
+    {"move_to", ltsqi_step_move},
     {"clone", step_clone},
     {"child", step_child},
     {"steps", step_steps},

@@ -185,6 +185,23 @@ describe("step edits", function()
     for _, s in ipairs(seq:find { type = "ApplyDriverPackage" }) do assert.is_true(s.ContinueOnError) end
   end)
 
+  it("move_to keeps the moved step's bytes, also after the modules are loaded again", function()
+    local step = [[<step type='SMS_TaskSequence_RebootAction'   name="R" description="" ><action>smsboot.exe /target:HD</action></step>]]
+    local xml = '<sequence version="3.10"><group name="A">' .. step .. '</group><group name="B"></group></sequence>'
+    for round = 1, 2 do
+      local t = ts
+      if round == 2 then
+        for _, m in ipairs { "tasksequence", "tasksequence.query" } do package.loaded[m] = nil end
+        t = require "tasksequence"
+      end
+      local doc = t.parse(xml)
+      doc:find { name = "R" }[1]:move_to("B")
+      local out = doc:to_xml()
+      assert.truthy(out:find('<group name="B">' .. step, 1, true), out)
+      assert.equals(0, #doc:find { name = "A" }[1])
+    end
+  end)
+
   it("leaves the untouched parts of a loaded document byte for byte", function()
     local xml = build():to_xml()
     local doc = ts.parse(xml)

@@ -177,15 +177,10 @@ function query.move_down(step)
   return step
 end
 
--- The binding's own move (it keeps the moved steps' bytes). init.lua puts query.move_to in
--- its place, and the methods table outlives a reload of this module (busted reloads
--- modules per file), so the C function is kept under a key no script writes.
-local c_move
-if core.step_methods then
-  local KEY = "\0binding move_to"
-  c_move = rawget(core.step_methods, KEY) or core.step_methods.move_to
-  core.step_methods[KEY] = c_move
-end
+-- The binding's move, one call for a step in place or elsewhere: core.move stays the C
+-- function when init.lua puts query.move_to in the methods table (also when the modules
+-- are loaded again).
+local c_move = core.move
 
 -- Moves step under `dest` (a group, or a path/name of one in the same sequence) so that it
 -- ends up at index among dest's steps (default: last).
@@ -209,13 +204,9 @@ function query.move_to(step, dest, index)
   if math.type(index) ~= "integer" or index < 1 or index > n + 1 then
     error(string.format("move_to: index %s out of range 1..%d", tostring(index), n + 1), 2)
   end
-  if c_move then
-    -- the core inserts before the step now at index, counted with step still in place
-    if here and step.index <= index then index = index + 1 end
-    return c_move(step, dest, index)
-  end
-  if step.parent then step:remove() end
-  return dest:add(step, index)
+  -- the core inserts before the step now at index, counted with step still in place
+  if here and step.index <= index then index = index + 1 end
+  return c_move(step, dest, index)
 end
 
 function query.replace(step, new)
