@@ -54,8 +54,9 @@ extern const tsq_class tsq_base_class;        /* SupportedEnvironment, Timeout, 
 /* props.c */
 /* The catalogued action class of step n (cached on the node), or NULL. */
 const tsq_class *tsq_class_of(const tsq_node *n);
-const char *tsq_node_type_attr(const tsq_node *n); /* steps.c: the type attribute as written */
 const tsq_cprop *tsq_cprop_find(const tsq_class *c, const char *name);
+/* steps.c: the type attribute as written (tsq_node_type may give the catalogue's string) */
+const char *tsq_node_type_attr(const tsq_node *n);
 /* <defaultVarList> of n, and its <variable> whose property attribute is prop; NULL when absent. */
 tsq_node *tsq_var_list(const tsq_node *n);
 tsq_node *tsq_var_find(const tsq_node *n, const char *prop);

@@ -277,7 +277,7 @@ static tsq_node *prototype(tsq_ctx *ctx, const tsq_class *c) {
     tsq_node *n = elem ? tsq_node_alloc(ctx, N_ACTION, elem) : NULL;
     if (!n) return NULL;
     n->cls = c;
-    n->cls_valid = 1;
+    n->cls_valid = CLS_CANONICAL; /* fill_action wrote c's own name */
     n->refs = n->tree_refs = 1;
     if (fill_action(n, c, c->pub.name, c->pub.display) != TSQ_OK || !freeze(ctx, n)) {
         tsq_node_destroy(n);
@@ -320,7 +320,7 @@ tsq_status tsq_action_new(tsq_ctx *ctx, const char *type, const char *name, tsq_
         return tsq_err(err, st, "out of memory");
     }
     n->cls = c;
-    n->cls_valid = 1;
+    n->cls_valid = c ? CLS_CANONICAL : CLS_KNOWN; /* fill_action wrote c's own name */
     n->refs = n->tree_refs = 1;
     *out = n;
     return TSQ_OK;

@@ -365,13 +365,21 @@ static int chunk_standard(size_t size) {
     return 0;
 }
 
-/* Frees a source's chunks; as many as SPARE_MAX holds replace the spare ones. */
+/* Frees a source's chunks (newest, that is largest, first); as many as SPARE_MAX holds,
+ * smallest first since a document asks for 256 KiB first, replace the spare ones. */
 static void chunks_free(tsq_ctx *ctx, tsq_chunk *list) {
     if (!list) return;
     if (ctx->pool) tsq_spare_chunks_free(ctx);
+    tsq_chunk *oldest = NULL;
     while (list) {
         tsq_chunk *c = list;
         list = c->next;
+        c->next = oldest;
+        oldest = c;
+    }
+    while (oldest) {
+        tsq_chunk *c = oldest;
+        oldest = c->next;
         if (ctx->pool && chunk_standard(c->size) && ctx->spare_bytes + c->size <= SPARE_MAX) {
             c->next = ctx->spare_chunks;
             ctx->spare_chunks = c;

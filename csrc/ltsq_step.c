@@ -718,8 +718,9 @@ static int step_remove(lua_State *L) {
     return 1;
 }
 
-/* step:move_to(group [, index]), also core.move: the module's move_to (query.lua) puts
- * its own in the methods table and calls this one. */
+/* step:move_to(group [, index]), also core.move: init.lua puts query.move_to (a group or
+ * its path; index counted without the step) in the methods table, and that one calls this
+ * one (index counted with the step still in place). */
 int ltsqi_step_move(lua_State *L) {
     tsq_node *n = ltsq_checknode(L, 1);
     tsq_node *p = checkcontainer(L, 2);

@@ -66,7 +66,6 @@ static void free_payload(tsq_node *n) {
 void tsq_node_destroy(tsq_node *top) {
     if (!top) return;
     tsq_ctx *ctx = top->ctx;
-    ctx->tree_gen++; /* its nodes' memory may come back as other nodes */
     tsq_src *held = NULL;
     size_t nheld = 0;
     tsq_node *n = top;
@@ -82,6 +81,8 @@ void tsq_node_destroy(tsq_node *top) {
             }
         }
         free_payload(n);
+        if (n == ctx->child_at.parent || n == ctx->child_at.node) /* its memory may come back */
+            ctx->child_at.parent = NULL;                          /* as another node */
         tsq_src *src = n->src;
         if (!(n->flags & F_ARENA)) { /* (arena nodes go with their source) */
             if (ctx->pool) {
@@ -176,7 +177,7 @@ uint32_t tsq_subtree_refs(const tsq_node *n) {
 /* ------------------------------------------------------------------ links */
 
 void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
-    parent->ctx->tree_gen++;
+    if (tsq_node_is_step(child)) parent->ctx->tree_gen++; /* other nodes do not count as children */
     child->parent = parent;
     child->next = before;
     child->prev = before ? before->prev : parent->last;
@@ -193,7 +194,7 @@ void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
 void tsq_node_unlink(tsq_node *c) {
     tsq_node *p = c->parent;
     if (!p) return;
-    p->ctx->tree_gen++;
+    if (tsq_node_is_step(c)) p->ctx->tree_gen++;
     if (c->prev)
         c->prev->next = c->next;
     else

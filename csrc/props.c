@@ -50,11 +50,12 @@ const tsq_prop_info *tsq_class_prop_find(const tsq_class_info *c, const char *na
 const tsq_class *tsq_class_of(const tsq_node *n) {
     if (n->type != N_ACTION) return NULL;
     if (n->cls_valid) return n->cls;
-    const tsq_class *c = (const tsq_class *)tsq_class_find(tsq_node_type_attr(n));
+    const char *t = tsq_node_type_attr(n);
+    const tsq_class *c = (const tsq_class *)tsq_class_find(t);
     if (c && c->kind != TSQ_CK_ACTION) c = NULL;
     tsq_node *m = (tsq_node *)n; /* the cache is not part of the node's value */
     m->cls = c;
-    m->cls_valid = 1;
+    m->cls_valid = c && strcmp(t, c->pub.name) == 0 ? CLS_CANONICAL : CLS_KNOWN; /* or a short name */
     return c;
 }
 

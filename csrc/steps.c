@@ -25,13 +25,14 @@ const char *tsq_node_type_attr(const tsq_node *n) {
     return n->name == n->ctx->atom[A_subtasksequence] ? CLASS_SUBTS : "";
 }
 
-/* A catalogued class's own name, the same static string for every step of the class:
- * a host that keeps strings by address (Lua's API string cache) then finds it at once. */
+/* The type attribute as written; when it is a catalogued class's own name, the catalogue's
+ * string, the same static one for every step of the class: a host that keeps strings by
+ * address (Lua's API string cache) then finds it at once. */
 const char *tsq_node_type(const tsq_node *n) {
     if (n->type == N_GROUP) return CLASS_GROUP;
     if (n->type == N_SEQUENCE) return CLASS_SEQUENCE;
     const tsq_class *c = tsq_class_of(n);
-    return c ? c->pub.name : tsq_node_type_attr(n);
+    return c && n->cls_valid == CLS_CANONICAL ? c->pub.name : tsq_node_type_attr(n);
 }
 
 const char *tsq_node_element(const tsq_node *n) { return n->name; }

@@ -192,7 +192,8 @@ TSQ_API tsq_kind tsq_node_kind(const tsq_node *n);
 /* The class name: "SMS_TaskSequence_Group" for groups, "SMS_TaskSequence" for a
  * sequence, the `type` attribute for actions ("" when a step has none). For a catalogued
  * class it is the catalogue's own string (tsq_class_info.name), the same pointer for every
- * step of the class and valid for the life of the program. */
+ * step of the class and valid for the life of the program (a type written with a short
+ * name, "RunCommandLine", is returned as written). */
 TSQ_API const char *tsq_node_type(const tsq_node *n);
 /* The XML element name: "sequence", "group", "step", "subtasksequence". */
 TSQ_API const char *tsq_node_element(const tsq_node *n);

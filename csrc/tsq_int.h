@@ -50,12 +50,12 @@ struct tsq_ctx {
     tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
     struct tsq_chunk *spare_chunks; /* arena chunks of freed sources, for the next document */
     size_t spare_bytes;
-    unsigned tree_gen;    /* counts links, unlinks and destroys: a change of any tree */
-    struct {              /* tsq_node_child's last answer, while tree_gen is unchanged */
-        const struct tsq_node *parent;
+    uint64_t tree_gen;    /* counts the steps linked and unlinked, in any tree */
+    struct {              /* tsq_node_child's last answer, while tree_gen is unchanged and */
+        const struct tsq_node *parent; /* neither node is destroyed (parent NULL: none) */
         struct tsq_node *node;
         size_t index;
-        unsigned gen;
+        uint64_t gen;
     } child_at;
 };
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
@@ -174,6 +174,10 @@ enum {
 struct tsq_doc;
 struct tsq_cond;
 
+/* tsq_node.cls_valid: not looked up yet; looked up (cls may be NULL); looked up, and the
+ * type attribute is the class's own name (tsq_node_type may return the catalogue's string). */
+enum { CLS_UNKNOWN = 0, CLS_KNOWN = 1, CLS_CANONICAL = 2 };
+
 struct tsq_node {
     tsq_node *parent, *next, *prev, *first, *last;
     tsq_ctx *ctx;
@@ -190,7 +194,7 @@ struct tsq_node {
     uint16_t nattrs, cattrs;
     uint16_t flags;
     uint8_t type;          /* tsq_ntype */
-    uint8_t cls_valid;
+    uint8_t cls_valid;     /* CLS_*: whether cls was looked up */
     const void *cls;       /* actions: catalogue class (const tsq_class *), or NULL */
 };
 

@@ -542,6 +542,19 @@ static void test_spare_chunks(void) {
     tsq_ctx_free(ctx);
     CHECK(m.live == 0 && m.mismatches == 0);
 
+    CASE("of a larger document, the smaller chunks are kept: the next one asks for them first");
+    char *big = steps_doc(6000, 3);
+    meter g = {0, 0, 0, 0, 0};
+    tsq_ctx *cg = tsq_ctx_new(meter_alloc, &g);
+    CHECK(parse_round(cg, big));
+    size_t first = g.chunks; /* 256 KiB, 512 KiB, 1 MiB, 2 MiB, ...: the first three fit in 2 MiB */
+    CHECK(first >= 4);
+    CHECK(parse_round(cg, big));
+    CHECK(g.chunks - first == first - 3);
+    tsq_ctx_free(cg);
+    CHECK(g.live == 0 && g.mismatches == 0);
+    free(big);
+
     CASE("TSQ_NO_POOL: the chunks go back to the allocator with their document");
     setenv("TSQ_NO_POOL", "1", 1);
     meter u = {0, 0, 0, 0, 0};
@@ -600,31 +613,31 @@ static void test_child_index(tsq_ctx *ctx) {
     CHECK(ok);
     CHECK(tsq_node_child(g, N / 2) == NULL && tsq_node_child(g, (size_t)-1) == NULL);
     for (int i = 0; i < N / 2; i++) order[i] = 2 * i;
+    char want[32];
+    tsq_node *x = tsq_node_child(g, 500);
     CHECK(tsq_node_child(g, 700) != NULL); /* the last answer is at 700 ... */
-    tsq_node *gone = tsq_node_remove(tsq_node_child(g, 500)); /* ... then a removal before it */
-    tsq_node_release(gone);
+    tsq_node_release(tsq_node_remove(x)); /* ... then a step before it goes */
     memmove(order + 500, order + 501, (N / 2 - 501) * sizeof *order);
+    snprintf(want, sizeof want, "S%d", order[700]);
+    CHECK_STR(tsq_node_name(tsq_node_child(g, 700)), want);
     CHECK(children_are(g, order, N / 2 - 1));
-    CHECK(tsq_node_child(g, 900) != NULL);
-    tsq_node *moved = tsq_node_remove(tsq_node_child(h, 0)); /* S1 goes to g's front */
+    CHECK(tsq_node_child(g, 900) != NULL); /* at 900, then a step comes in at the front */
+    tsq_node *moved = tsq_node_remove(tsq_node_child(h, 0)); /* S1 */
     CHECK(tsq_node_insert(g, 0, moved, NULL) == TSQ_OK);
     tsq_node_release(moved);
     memmove(order + 1, order, (N / 2 - 1) * sizeof *order);
     order[0] = 1;
+    snprintf(want, sizeof want, "S%d", order[900]);
+    CHECK_STR(tsq_node_name(tsq_node_child(g, 900)), want);
     CHECK(children_are(g, order, N / 2));
-    CHECK(tsq_node_child(g, 1000) != NULL);
+    tsq_node *c0 = tsq_node_child(g, 0); /* at 0 again, and the step there is destroyed */
+    CHECK(c0 != NULL);
+    tsq_node_release(tsq_node_remove(c0));
+    CHECK(tsq_node_child(g, 0) != c0);
+    CHECK(tsq_node_child(g, 0) != NULL);
     tsq_node_release(g); /* a new group may take g's memory: nothing of g's answers is kept */
     tsq_node *g2 = tsq_group_new(ctx, "G2");
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "S%d", i);
-        tsq_node *a = NULL;
-        CHECK(tsq_action_new(ctx, "Reboot", name, &a, NULL) == TSQ_OK);
-        CHECK(tsq_node_insert(g2, (size_t)-1, a, NULL) == TSQ_OK);
-        tsq_node_release(a);
-        order[i] = i;
-    }
-    CHECK(children_are(g2, order, 3));
+    CHECK(tsq_node_child(g2, 0) == NULL);
     tsq_node_release(g2);
     tsq_node_release(h);
 }
@@ -632,7 +645,8 @@ static void test_child_index(tsq_ctx *ctx) {
 static void test_type_names(tsq_ctx *ctx) {
     CASE("a catalogued step's type is its class's own name, one string for every step of the class");
     const char *x = "<sequence version=\"3.10\"><step type=\"SMS_TaskSequence_RebootAction\" name=\"A\"/>"
-                    "<step type=\"SMS_TaskSequence_RebootAction\" name=\"B\"/><step type=\"BDD_Gather\" name=\"C\"/></sequence>";
+                    "<step type=\"SMS_TaskSequence_RebootAction\" name=\"B\"/><step type=\"BDD_Gather\" name=\"C\"/>"
+                    "<step type=\"Reboot\" name=\"D\"/></sequence>";
     tsq_node *seq = NULL;
     CHECK(tsq_parse(ctx, x, strlen(x), "types.xml", &seq, NULL) == TSQ_OK);
     if (!seq) return;
@@ -641,6 +655,17 @@ static void test_type_names(tsq_ctx *ctx) {
     CHECK(tsq_node_type(a) == tsq_node_type(b));
     CHECK(tsq_node_type(a) == tsq_class_find("SMS_TaskSequence_RebootAction")->name);
     CHECK_STR(tsq_node_type(c), "BDD_Gather"); /* not catalogued: the attribute as written */
+    tsq_node *d = tsq_node_child(seq, 3);     /* a short name: as written too */
+    CHECK(d && tsq_node_type(d) != tsq_node_type(a));
+    CHECK_STR(d ? tsq_node_type(d) : NULL, "Reboot");
+    tsq_node *e = NULL; /* a new step of the class: the catalogue's string */
+    CHECK(tsq_action_new(ctx, "Reboot", "E", &e, NULL) == TSQ_OK);
+    CHECK(e && tsq_node_type(e) == tsq_node_type(a));
+    tsq_node_release(e);
+    tsq_node *f = NULL; /* a new step of a class the catalogue does not know */
+    CHECK(tsq_action_new(ctx, "BDD_Gather", "F", &f, NULL) == TSQ_OK);
+    CHECK_STR(f ? tsq_node_type(f) : NULL, "BDD_Gather");
+    tsq_node_release(f);
     tsq_node_release(seq);
 }
 
