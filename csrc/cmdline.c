@@ -104,17 +104,25 @@ static tsq_node *ensure_action_elem(tsq_node *n) {
     return a;
 }
 
+/* The context's buffer for one command text at a time, empty: a set of a property renders
+ * one text (tsq_cmd_generated) and a save another (tsq_cmd_update), and each would
+ * otherwise allocate and free a buffer. A large one is not kept. */
+static tsq_buf *scratch_buf(tsq_ctx *ctx) {
+    tsq_buf *b = &ctx->scratch;
+    if (b->cap > 4096) tsq_buf_free(b);
+    b->len = 0;
+    b->failed = 0;
+    return b;
+}
+
 tsq_status tsq_cmd_update(tsq_node *n, const tsq_class *c) {
     const char *tpl = tsq_cmd_template(n, c);
     if (!tpl) return TSQ_OK;
-    tsq_buf b;
-    tsq_buf_init(&b, n->ctx);
-    tsq_cmd_render(n, c, tpl, &b);
-    tsq_buf_add(&b, "", 0);
-    tsq_node *a = b.failed ? NULL : ensure_action_elem(n);
-    tsq_status st = a ? tsq_node_set_text(a, b.data, b.len) : TSQ_ENOMEM;
-    tsq_buf_free(&b);
-    return st;
+    tsq_buf *b = scratch_buf(n->ctx);
+    tsq_cmd_render(n, c, tpl, b);
+    tsq_buf_add(b, "", 0);
+    tsq_node *a = b->failed ? NULL : ensure_action_elem(n);
+    return a ? tsq_node_set_text(a, b->data, b->len) : TSQ_ENOMEM;
 }
 
 void tsq_cmd_stale(tsq_node *n) { n->flags |= F_CMD_STALE; }
@@ -133,13 +141,10 @@ int tsq_cmd_generated(const tsq_node *n, const tsq_class *c) {
     const char *ver = seq ? tsq_attr_get(seq, n->ctx->atom[A_version]) : NULL;
     const char *tpl = tsq_cmd_template(n, c);
     if (!seq || !ver || strcmp(ver, "3.10") == 0 || !tpl) return 1;
-    tsq_buf b;
-    tsq_buf_init(&b, n->ctx);
-    tsq_cmd_render(n, c, tpl, &b);
-    tsq_buf_add(&b, "", 0);
-    int same = !b.failed && strcmp(b.data, tsq_action_command(n)) == 0;
-    tsq_buf_free(&b);
-    return same;
+    tsq_buf *b = scratch_buf(n->ctx);
+    tsq_cmd_render(n, c, tpl, b);
+    tsq_buf_add(b, "", 0);
+    return !b->failed && strcmp(b->data, tsq_action_command(n)) == 0;
 }
 
 /* ------------------------------------------------------------------ command text */

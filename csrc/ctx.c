@@ -176,6 +176,7 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
     memset(ctx, 0, sizeof *ctx);
     ctx->alloc = alloc;
     ctx->ud = ud;
+    tsq_buf_init(&ctx->scratch, ctx);
     /* TSQ_NO_POOL (for memory checkers such as valgrind): no slabs and no free lists, so
      * that every node and block is allocated and freed on its own and a use after free
      * or a leak shows up as one */
@@ -202,6 +203,7 @@ void tsq_ctx_free(tsq_ctx *ctx) {
     tsq_protos_free(ctx);
     tsq_read_blocks_free(ctx);
     tsq_spare_chunks_free(ctx);
+    tsq_buf_free(&ctx->scratch);
     tsq_names *t = &ctx->names;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i]) tsq_strfree(ctx, (char *)t->slots[i]);

@@ -50,6 +50,7 @@ struct tsq_ctx {
     tsq_node **protos;    /* per action class: the prototype new actions copy, or NULL */
     struct tsq_chunk *spare_chunks; /* arena chunks of freed sources, for the next document */
     size_t spare_bytes;
+    tsq_buf scratch;      /* cmdline.c: command texts are rendered here (see scratch_buf) */
     uint64_t tree_gen;    /* counts the steps linked and unlinked, in any tree */
     struct {              /* tsq_node_child's last answer, while tree_gen is unchanged and */
         const struct tsq_node *parent; /* neither node is destroyed (parent NULL: none) */

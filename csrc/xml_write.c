@@ -527,6 +527,9 @@ tsq_status tsq_save(const tsq_node *seq, const char *path, tsq_error *err) {
     }
     tsq_buf b;
     tsq_buf_init(&b, seq->ctx);
+    /* about the size it was read at, up to where it goes to the file: no growing copies */
+    size_t was = seq->doc->src ? seq->doc->src->len : 0;
+    if (was) tsq_buf_reserve(&b, was + was / 8 < FLUSH_AT ? was + was / 8 : FLUSH_AT);
     tsq_status st = do_write(seq, &b, 0, fd, err);
     tsq_buf_free(&b);
     int ok = st == TSQ_OK, saved = 0;
