@@ -352,3 +352,86 @@ describe("constructor tables", function()
     assert.truthy(first and last and first < last)
   end)
 end)
+
+describe("children by index", function()
+  -- g[i] and g:child(i) walk on from the last answer; every kind of edit must be seen.
+  -- A model (plain arrays of names) follows random edits of two groups; every few edits
+  -- both groups are read in full, forwards and at random, and compared with it.
+  it("follow random inserts, removals, moves, clones and collections", function()
+    local seed = 20261130
+    local function rand(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n + 1 end
+    local g, h = ts.group "G", ts.group "H"
+    local model = { [g] = {}, [h] = {} }
+    local made = 0
+    local function new()
+      made = made + 1
+      return ts.Reboot { Name = "S" .. made }
+    end
+    for _ = 1, 60 do local s = new(); g:add(s); table.insert(model[g], s.Name) end
+    local function check(p)
+      local m = model[p]
+      assert.equals(#m, #p)
+      for i = 1, #m do assert.equals(m[i], p[i].Name) end
+      for _ = 1, 20 do
+        local i = rand(#m + 1)
+        if i <= #m then assert.equals(m[i], p:child(i).Name) else assert.is_nil(p[i]) end
+      end
+      for i = #m, 1, -1 do assert.equals(m[i], p[i].Name) end
+    end
+    for round = 1, 400 do
+      local p = rand(2) == 1 and g or h
+      local q = p == g and h or g
+      local m = model[p]
+      local op = rand(7)
+      if #m > 0 then local _ = p[rand(#m)] end -- leaves the last answer somewhere
+      if op == 1 or #m == 0 then -- insert a new step
+        local i = rand(#m + 1)
+        local s = new()
+        p:add(s, i)
+        table.insert(m, i, s.Name)
+      elseif op == 2 then -- remove one
+        local i = rand(#m)
+        p[i]:remove()
+        table.remove(m, i)
+      elseif op == 3 then -- move one to the other group
+        local i = rand(#m)
+        local s = p[i]
+        local j = rand(#model[q] + 1)
+        s:move_to(q, j)
+        table.remove(m, i)
+        table.insert(model[q], j, s.Name)
+      elseif op == 4 then -- a clone at the end
+        local c = p[rand(#m)]:clone()
+        c.Name = "C" .. round
+        p:add(c)
+        table.insert(m, c.Name)
+      elseif op == 5 then -- a condition: nodes that are not steps come and go
+        p[rand(#m)].Condition = ts.condition { ts.variable("X", "equals", tostring(round)) }
+      elseif op == 6 then -- a group read and dropped whole: a new one may take its memory
+        local function read_and_drop() -- in a frame of its own: nothing of T stays on the stack
+          local t = ts.group "T"
+          for _ = 1, 5 do t:add(new()) end
+          return t[4] ~= nil
+        end
+        assert.is_true(read_and_drop())
+        collectgarbage()
+        collectgarbage()
+        local u = ts.group "U"
+        assert.is_nil(u[4]) -- before any edit: nothing of T's last answer may be left
+        assert.is_nil(u:child(5))
+        u:add(new())
+        assert.equals("S" .. made, u[1].Name)
+      else -- a step dropped and collected: its memory may come back as another node
+        local i = rand(#m)
+        p[i]:remove()
+        table.remove(m, i)
+        collectgarbage()
+        local s = new()
+        p:add(s, 1)
+        table.insert(m, 1, s.Name)
+      end
+      if round % 10 == 0 then check(g); check(h) end
+    end
+    check(g); check(h)
+  end)
+end)
