@@ -97,13 +97,26 @@ size_t tsq_node_count(const tsq_node *n) {
     return k;
 }
 
-/* Walks from the context's last answer when it is for the same parent, at or before
- * index, and no tree has changed since: a loop over g[1], g[2], ... takes one step each. */
+/* The context's last answer of tsq_node_child or tsq_node_index: a step of parent and its
+ * index, while no step has been linked or unlinked since (and neither has been destroyed). */
+static int child_at_valid(const tsq_ctx *ctx, const tsq_node *parent) {
+    return ctx->child_at.parent == parent && ctx->child_at.gen == ctx->tree_gen;
+}
+
+static void child_at_set(tsq_ctx *ctx, const tsq_node *parent, tsq_node *c, size_t k) {
+    ctx->child_at.parent = parent;
+    ctx->child_at.node = c;
+    ctx->child_at.index = k;
+    ctx->child_at.gen = ctx->tree_gen;
+}
+
+/* Walks from the context's last answer when it is at or before index: a loop over g[1],
+ * g[2], ... takes one step each. */
 tsq_node *tsq_node_child(const tsq_node *n, size_t index) {
     tsq_ctx *ctx = n->ctx;
     tsq_node *c;
     size_t k;
-    if (ctx->child_at.parent == n && ctx->child_at.gen == ctx->tree_gen && ctx->child_at.index <= index) {
+    if (child_at_valid(ctx, n) && ctx->child_at.index <= index) {
         c = ctx->child_at.node;
         k = ctx->child_at.index;
     } else {
@@ -114,19 +127,27 @@ tsq_node *tsq_node_child(const tsq_node *n, size_t index) {
         c = tsq_node_next(c);
         k++;
     }
-    if (c) {
-        ctx->child_at.parent = n;
-        ctx->child_at.node = c;
-        ctx->child_at.index = k;
-        ctx->child_at.gen = ctx->tree_gen;
-    }
+    if (c) child_at_set(ctx, n, c, k);
     return c;
 }
 
+/* From the context's last answer when it is n or the step before n (a loop over the
+ * children asking each its index takes one step each), else counted back. */
 size_t tsq_node_index(const tsq_node *n) {
-    if (!tsq_node_parent(n)) return (size_t)-1;
-    size_t k = 0;
-    for (tsq_node *c = tsq_node_prev(n); c; c = tsq_node_prev(c)) k++;
+    tsq_node *p = tsq_node_parent(n);
+    if (!p) return (size_t)-1;
+    tsq_ctx *ctx = n->ctx;
+    size_t k;
+    tsq_node *prev = tsq_node_prev(n);
+    int step = n->type == N_GROUP || n->type == N_ACTION; /* the answers are steps only */
+    if (step && child_at_valid(ctx, p) && ctx->child_at.node == n) return ctx->child_at.index;
+    if (step && prev && child_at_valid(ctx, p) && ctx->child_at.node == prev) {
+        k = ctx->child_at.index + 1;
+    } else {
+        k = 0;
+        for (tsq_node *c = prev; c; c = tsq_node_prev(c)) k++;
+    }
+    if (step) child_at_set(ctx, p, (tsq_node *)n, k);
     return k;
 }
 

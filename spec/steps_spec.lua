@@ -377,6 +377,8 @@ describe("children by index", function()
         if i <= #m then assert.equals(m[i], p:child(i).Name) else assert.is_nil(p[i]) end
       end
       for i = #m, 1, -1 do assert.equals(m[i], p[i].Name) end
+      local i = 0
+      for s in p:children() do i = i + 1; assert.equals(i, s.index) end
     end
     for round = 1, 400 do
       local p = rand(2) == 1 and g or h

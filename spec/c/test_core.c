@@ -630,6 +630,11 @@ static void test_child_index(tsq_ctx *ctx) {
     snprintf(want, sizeof want, "S%d", order[900]);
     CHECK_STR(tsq_node_name(tsq_node_child(g, 900)), want);
     CHECK(children_are(g, order, N / 2));
+    int idx_ok = 1; /* each child's index, in order (one step each) and back */
+    size_t k = 0;
+    for (tsq_node *c = tsq_node_first(g); c; c = tsq_node_next(c), k++) idx_ok = idx_ok && tsq_node_index(c) == k;
+    for (size_t i = N / 2; i-- > 0;) idx_ok = idx_ok && tsq_node_index(tsq_node_child(g, i)) == i;
+    CHECK(idx_ok && k == N / 2);
     tsq_node *c0 = tsq_node_child(g, 0); /* at 0 again, and the step there is destroyed */
     CHECK(c0 != NULL);
     tsq_node_release(tsq_node_remove(c0));
