@@ -52,8 +52,8 @@ struct tsq_ctx {
     size_t spare_bytes;
     tsq_buf scratch;      /* cmdline.c: command texts are rendered here (see scratch_buf) */
     uint64_t tree_gen;    /* counts the steps linked and unlinked, in any tree */
-    struct {              /* tsq_node_child's last answer, while tree_gen is unchanged and */
-        const struct tsq_node *parent; /* neither node is destroyed (parent NULL: none) */
+    struct {              /* the last answer of tsq_node_child or tsq_node_index, while */
+        const struct tsq_node *parent; /* tree_gen is unchanged and neither node is destroyed */
         struct tsq_node *node;
         size_t index;
         uint64_t gen;

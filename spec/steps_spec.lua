@@ -385,12 +385,17 @@ describe("children by index", function()
       local q = p == g and h or g
       local m = model[p]
       local op = rand(7)
-      if #m > 0 then local _ = p[rand(#m)] end -- leaves the last answer somewhere
+      local x, y -- two neighbours read before the edit: their indexes asked after it
+      if #m > 0 then
+        local r = rand(#m)
+        x, y = p[r], p[r + 1] -- leaves the last answer somewhere
+      end
       if op == 1 or #m == 0 then -- insert a new step
         local i = rand(#m + 1)
         local s = new()
         p:add(s, i)
         table.insert(m, i, s.Name)
+        assert.equals(i, s.index)
       elseif op == 2 then -- remove one
         local i = rand(#m)
         p[i]:remove()
@@ -431,6 +436,13 @@ describe("children by index", function()
         local s = new()
         p:add(s, 1)
         table.insert(m, 1, s.Name)
+      end
+      for _, s in ipairs { x or false, y or false } do -- nothing read since the edit
+        if s and s.parent == p then
+          local at
+          for k, name in ipairs(m) do if name == s.Name then at = k end end
+          assert.equals(at, s.index)
+        end
       end
       if round % 10 == 0 then check(g); check(h) end
     end

@@ -25,7 +25,7 @@ local BM = require "tasksequence.to_lua_builder"
 local B = BM.builder
 local catalogue, condition_xml, render_tree, render_step = BM.catalogue, BM.condition_xml, BM.render_tree, BM.render_step
 local ALIAS, ATTR_ORDER, RESERVED = BM.ALIAS, BM.ATTR_ORDER, BM.RESERVED
-M.builder, M.render = B, BM.render
+M.builder, M.render, M.catalogue = B, BM.render, catalogue
 local parse_xml, nl_norm, attr_value = X.parse, X.nl_norm, X.attr_value
 local elements, attr_map, canon_str, plain_text, locate = X.elements, X.attr_map, X.canon_str, X.plain_text, X.locate
 
@@ -451,8 +451,6 @@ function M.from_xml(src, name)
   end
   return script
 end
-
-B.__describe = function(t) return t end
 
 -- A sequence object of the real module as a script.
 function M.from_seq(seq) return M.from_xml(seq:to_xml()) end

@@ -635,6 +635,11 @@ static void test_child_index(tsq_ctx *ctx) {
     for (tsq_node *c = tsq_node_first(g); c; c = tsq_node_next(c), k++) idx_ok = idx_ok && tsq_node_index(c) == k;
     for (size_t i = N / 2; i-- > 0;) idx_ok = idx_ok && tsq_node_index(tsq_node_child(g, i)) == i;
     CHECK(idx_ok && k == N / 2);
+    tsq_node *before = tsq_node_child(g, 5);
+    tsq_node *at = tsq_node_child(g, 10); /* the last answer, then a step before it goes: */
+    tsq_node_release(tsq_node_remove(before)); /* its index asked at once */
+    CHECK(tsq_node_index(at) == 9);
+    CHECK(tsq_node_index(tsq_node_next(at)) == 10);
     tsq_node *c0 = tsq_node_child(g, 0); /* at 0 again, and the step there is destroyed */
     CHECK(c0 != NULL);
     tsq_node_release(tsq_node_remove(c0));
