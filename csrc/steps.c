@@ -137,11 +137,12 @@ size_t tsq_node_index(const tsq_node *n) {
     tsq_node *p = tsq_node_parent(n);
     if (!p) return (size_t)-1;
     tsq_ctx *ctx = n->ctx;
-    size_t k;
-    tsq_node *prev = tsq_node_prev(n);
     int step = n->type == N_GROUP || n->type == N_ACTION; /* the answers are steps only */
-    if (step && child_at_valid(ctx, p) && ctx->child_at.node == n) return ctx->child_at.index;
-    if (step && prev && child_at_valid(ctx, p) && ctx->child_at.node == prev) {
+    int known = step && child_at_valid(ctx, p);
+    if (known && ctx->child_at.node == n) return ctx->child_at.index;
+    tsq_node *prev = tsq_node_prev(n);
+    size_t k;
+    if (known && prev && ctx->child_at.node == prev) {
         k = ctx->child_at.index + 1;
     } else {
         k = 0;

@@ -611,6 +611,20 @@ static tsq_status c_software(void *ud, const char *code, int up, int *installed,
     "<variable name=\"Operator\">AnyVersion</variable><variable name=\"ProductCode\">{P}</variable>"           \
     "</expression></condition></step>"
 
+/* A plan's setup: doc parsed into *seq, an environment whose provider counts into *c (with
+ * reg as its registry function) and *p, the fact cache as asked. */
+static tsq_env *counted_env(const char *doc, tsq_node **seq, counter *c, tsq_provider *p,
+                            tsq_status (*reg)(void *, const char *, const char *, tsq_reg_fact *), int cache) {
+    *seq = NULL;
+    CHECK(tsq_parse(ctx, doc, strlen(doc), "facts.xml", seq, NULL) == TSQ_OK);
+    memset(c, 0, sizeof *c);
+    *p = (tsq_provider){c_wmi, c_file, c_file, reg, c_software, c};
+    tsq_env *env = tsq_env_new(ctx);
+    tsq_env_set_provider(env, p);
+    tsq_env_set_fact_cache(env, cache);
+    return env;
+}
+
 static void test_fact_cache(void) {
     const char *doc = "<sequence version=\"3.10\">" WMI_STEP("W1", "SELECT * FROM Win32_Battery")
         WMI_STEP("W2", "SELECT * FROM Win32_Battery") WMI_STEP("W3", "SELECT * FROM Win32_Fan")
@@ -619,16 +633,12 @@ static void test_fact_cache(void) {
     const char *expect = "W1 run\nW2 run\nW3 skip_condition: condition is false\nF1 run\nF2 run\n"
                          "F3 error: file C:\\missing is not described\nF4 error: file C:\\missing is not described\n"
                          "R1 run\nR2 run\nS1 run\nS2 run\n";
-    tsq_node *seq = NULL;
-    CHECK(tsq_parse(ctx, doc, strlen(doc), "facts.xml", &seq, NULL) == TSQ_OK);
+    tsq_node *seq;
     counter c;
-    memset(&c, 0, sizeof c);
-    tsq_provider p = {c_wmi, c_file, c_file, c_registry, c_software, &c};
-    tsq_env *env = tsq_env_new(ctx);
-    tsq_env_set_provider(env, &p);
+    tsq_provider p;
 
     CASE("fact cache on: a plan asks each distinct fact once, answers kept past the next call");
-    tsq_env_set_fact_cache(env, 1);
+    tsq_env *env = counted_env(doc, &seq, &c, &p, c_registry, 1);
     plan_log[0] = '\0';
     CHECK(tsq_plan(seq, env, on_plan, NULL, NULL) == TSQ_OK);
     CHECK_STR(plan_log, expect);
@@ -675,14 +685,10 @@ static void test_fact_keys(void) {
     const char *expect = "R1 run\nR2 skip_condition: condition is false\nR3 skip_condition: condition is false\n"
                          "R4 run\nR5 run\nR6 error: registry value HKLM\\Software\\Vendor\\Z\\none is not described\n"
                          "F1 run\nF2 run\nF3 skip_condition: condition is false\n";
-    tsq_node *seq = NULL;
-    CHECK(tsq_parse(ctx, doc, strlen(doc), "keys.xml", &seq, NULL) == TSQ_OK);
+    tsq_node *seq;
     counter c;
-    memset(&c, 0, sizeof c);
-    tsq_provider p = {c_wmi, c_file, c_file, c_registry_some, c_software, &c};
-    tsq_env *env = tsq_env_new(ctx);
-    tsq_env_set_provider(env, &p);
-    tsq_env_set_fact_cache(env, 1);
+    tsq_provider p;
+    tsq_env *env = counted_env(doc, &seq, &c, &p, c_registry_some, 1);
     CHECK(tsq_env_set(env, "Hive", "HKLM") == TSQ_OK);
     CHECK(tsq_env_set(env, "D", "C:") == TSQ_OK);
     CHECK(tsq_env_set(env, "E", "D:") == TSQ_OK);
