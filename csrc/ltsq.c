@@ -374,7 +374,9 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         ltsqi_new_step_methods(L);
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, "methods");
-        lua_pushcclosure(L, ltsqi_step_index, 1);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
+        lua_pushvalue(L, -3);
+        lua_pushcclosure(L, ltsqi_step_index, 3); /* methods, boxes, metatable */
         lua_setfield(L, -2, "__index");
     }
     lua_rawsetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);

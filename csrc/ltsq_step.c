@@ -5,44 +5,64 @@
 
 /* ------------------------------------------------------------------ step boxes */
 
-/* A new box for n (one more retain), on the stack. */
-static void new_box(lua_State *L, tsq_node *n) {
+/* A new box for n (one more retain) on the stack, registered in the weak table at
+ * `boxes`, with the step metatable at `mt` (absolute or upvalue indices). */
+static void new_box(lua_State *L, tsq_node *n, int boxes, int mt) {
     stepbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->n = NULL;
     b->tag = ltsqi_tag_step;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    lua_pushvalue(L, mt);
     lua_setmetatable(L, -2);
     tsq_node_retain(n);
     b->n = n;
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, boxes, n);
 }
 
-LTSQ_API void ltsq_pushnode(lua_State *L, tsq_node *n) {
+/* n's box on the stack: the one it has, else a new one. The paths every visited step
+ * takes keep the box table and the metatable as upvalues. A node that holds no
+ * reference has no box anywhere (each box holds one), so it is not looked up. */
+static void push_box(lua_State *L, tsq_node *n, int boxes, int mt) {
     if (!n) {
         lua_pushnil(L);
         return;
     }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
-    if (lua_rawgetp(L, -1, n) != LUA_TNIL) {
-        lua_remove(L, -2);
-        return;
+    if (tsq_node_refs(n)) {
+        if (lua_rawgetp(L, boxes, n) != LUA_TNIL) return;
+        lua_pop(L, 1);
     }
+    new_box(L, n, boxes, mt);
+}
+
+/* push_box, or new_box when `fresh`, with the two tables from the registry. */
+static void push_box_reg(lua_State *L, tsq_node *n, int fresh) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    int top = lua_gettop(L);
+    if (fresh) new_box(L, n, top - 1, top);
+    else push_box(L, n, top - 1, top);
+    lua_replace(L, top - 1);
     lua_pop(L, 1);
-    new_box(L, n);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, -3, n);
-    lua_remove(L, -2);
+}
+
+LTSQ_API void ltsq_pushnode(lua_State *L, tsq_node *n) {
+    if (!n) lua_pushnil(L);
+    else push_box_reg(L, n, 0);
 }
 
 /* Pushes the box of a node the caller has just made (load, parse, new, clone: no box can
  * exist yet, so it is registered without a look-up) and drops the caller's reference. */
 void ltsqi_push_owned_node(lua_State *L, tsq_node *n) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
-    new_box(L, n);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, -3, n);
-    lua_remove(L, -2);
+    push_box_reg(L, n, 1);
     tsq_node_release(n);
     ltsqi_gc_pace(L);
+}
+
+/* The step at idx, checked in line (the common case); ltsq_checknode raises otherwise. */
+static inline tsq_node *check_step(lua_State *L, int idx) {
+    const stepbox *b = lua_touserdata(L, idx);
+    if (b && lua_rawlen(L, idx) == sizeof *b && b->tag == ltsqi_tag_step && b->n) return b->n;
+    return ltsq_checknode(L, idx);
 }
 
 LTSQ_API tsq_node *ltsq_testnode(lua_State *L, int idx) {
@@ -342,11 +362,14 @@ static int push_path(lua_State *L, const tsq_node *n, int index_form) {
     return 1;
 }
 
+/* __index, a closure over the methods table, the box table and the step metatable. */
+#define push_up(L, n) push_box(L, n, lua_upvalueindex(2), lua_upvalueindex(3))
+
 int ltsqi_step_index(lua_State *L) {
-    tsq_node *n = ltsq_checknode(L, 1);
+    tsq_node *n = check_step(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer i = lua_tointeger(L, 2);
-        ltsq_pushnode(L, i >= 1 ? tsq_node_child(n, (size_t)i - 1) : NULL);
+        push_up(L, i >= 1 ? tsq_node_child(n, (size_t)i - 1) : NULL);
         return 1;
     }
     const char *k = luaL_checkstring(L, 2);
@@ -354,13 +377,17 @@ int ltsqi_step_index(lua_State *L) {
     switch (k[0]) {
     case 'N':
         if (!strcmp(k, "Name")) {
-            lua_pushstring(L, kind == TSQ_SEQUENCE ? seq_name(n) : tsq_node_name(n));
+            /* pushlstring: lua_pushstring's cache of C strings by address is left to the
+             * catalogue's class names that step.type returns */
+            const char *v = kind == TSQ_SEQUENCE ? seq_name(n) : tsq_node_name(n);
+            lua_pushlstring(L, v, strlen(v));
             return 1;
         }
         break;
     case 'D':
         if (!strcmp(k, "Description")) {
-            lua_pushstring(L, tsq_node_description(n));
+            const char *v = tsq_node_description(n);
+            lua_pushlstring(L, v, strlen(v));
             return 1;
         }
         break;
@@ -384,10 +411,7 @@ int ltsqi_step_index(lua_State *L) {
             return luaL_error(L, "no property '%s' on a %s (properties: Name, Description, Enabled, ContinueOnError, Condition)", k, kind_name(n));
         return get_prop(L, n, k);
     }
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1; /* a method */
-    lua_pop(L, 1);
-    switch (k[0]) {
+    switch (k[0]) { /* the fields, then the methods (no method has a field's name) */
     case 't':
         if (!strcmp(k, "type")) {
             lua_pushstring(L, tsq_node_type(n));
@@ -402,7 +426,7 @@ int ltsqi_step_index(lua_State *L) {
         break;
     case 'p':
         if (!strcmp(k, "parent")) {
-            ltsq_pushnode(L, tsq_node_parent(n));
+            push_up(L, tsq_node_parent(n));
             return 1;
         }
         if (!strcmp(k, "package")) return push_package(L, 1);
@@ -443,26 +467,26 @@ int ltsqi_step_index(lua_State *L) {
         break;
     case 'f':
         if (!strcmp(k, "first")) {
-            ltsq_pushnode(L, tsq_node_first(n));
+            push_up(L, tsq_node_first(n));
             return 1;
         }
         break;
     case 'n':
         if (!strcmp(k, "next")) {
-            ltsq_pushnode(L, tsq_node_parent(n) ? tsq_node_next(n) : NULL);
+            push_up(L, tsq_node_parent(n) ? tsq_node_next(n) : NULL);
             return 1;
         }
         break;
     case 'r':
         if (!strcmp(k, "root")) {
-            ltsq_pushnode(L, tsq_node_root(n));
+            push_up(L, tsq_node_root(n));
             return 1;
         }
         break;
     case 's':
         if (!strcmp(k, "sequence")) {
             tsq_node *r = tsq_node_root(n);
-            ltsq_pushnode(L, tsq_node_kind(r) == TSQ_SEQUENCE ? r : NULL);
+            push_up(L, tsq_node_kind(r) == TSQ_SEQUENCE ? r : NULL);
             return 1;
         }
         break;
@@ -485,6 +509,8 @@ int ltsqi_step_index(lua_State *L) {
         break;
     default: break;
     }
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1; /* a method */
     return luaL_error(L, "no field '%s' on step", k);
 }
 
@@ -546,7 +572,7 @@ static void step_set(lua_State *L, tsq_node *n, const char *k, int vidx) {
 }
 
 static int step_newindex(lua_State *L) {
-    tsq_node *n = ltsq_checknode(L, 1);
+    tsq_node *n = check_step(L, 1);
     step_set(L, n, luaL_checkstring(L, 2), 3);
     return 0;
 }
@@ -746,32 +772,40 @@ static int step_child(lua_State *L) {
     return 1;
 }
 
+/* The iterators are closures over the box table and the step metatable. */
+static void push_iter(lua_State *L, lua_CFunction f) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    lua_pushcclosure(L, f, 2);
+}
+
 static int steps_iter(lua_State *L) {
-    tsq_node *top = ltsq_checknode(L, 1);
-    tsq_node *cur = lua_isnil(L, 2) ? NULL : ltsq_checknode(L, 2);
-    ltsq_pushnode(L, tsq_node_walk(top, cur));
+    tsq_node *top = check_step(L, 1);
+    tsq_node *cur = lua_isnil(L, 2) ? NULL : check_step(L, 2);
+    push_box(L, tsq_node_walk(top, cur), lua_upvalueindex(1), lua_upvalueindex(2));
     return 1;
 }
 
 static int step_steps(lua_State *L) {
     ltsq_checknode(L, 1);
-    lua_pushcfunction(L, steps_iter);
+    push_iter(L, steps_iter);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
 }
 
 static int children_iter(lua_State *L) {
-    tsq_node *p = ltsq_checknode(L, 1);
-    tsq_node *cur = lua_isnil(L, 2) ? NULL : ltsq_checknode(L, 2);
-    ltsq_pushnode(L, cur ? (tsq_node_parent(cur) == p ? tsq_node_next(cur) : NULL) : tsq_node_first(p));
+    tsq_node *p = check_step(L, 1);
+    tsq_node *cur = lua_isnil(L, 2) ? NULL : check_step(L, 2);
+    push_box(L, cur ? (tsq_node_parent(cur) == p ? tsq_node_next(cur) : NULL) : tsq_node_first(p),
+             lua_upvalueindex(1), lua_upvalueindex(2));
     return 1;
 }
 
 /* for child in group:children() : the direct child steps */
 static int step_children(lua_State *L) {
     ltsq_checknode(L, 1);
-    lua_pushcfunction(L, children_iter);
+    push_iter(L, children_iter);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;

@@ -126,6 +126,8 @@ void tsq_node_release(tsq_node *n) {
     if (--r->tree_refs == 0) tsq_node_destroy(r);
 }
 
+uint32_t tsq_node_refs(const tsq_node *n) { return n ? n->refs : 0; }
+
 void tsq_node_retain_all(tsq_node *const *nodes, size_t count) {
     const tsq_node *parent = NULL;
     tsq_node *root = NULL;

@@ -186,6 +186,10 @@ TSQ_API void tsq_node_release(tsq_node *n);
  * search holding thousands of steps). */
 TSQ_API void tsq_node_retain_all(tsq_node *const *nodes, size_t count);
 TSQ_API void tsq_node_release_all(tsq_node *const *nodes, size_t count);
+/* How many references are held on n itself (not on the rest of its tree). A host that
+ * keeps one object per node, each holding a reference, knows there is none for n when
+ * this is 0 and can skip its look-up (the Lua binding does). */
+TSQ_API uint32_t tsq_node_refs(const tsq_node *n);
 
 TSQ_API tsq_ctx *tsq_node_ctx(const tsq_node *n);
 TSQ_API tsq_kind tsq_node_kind(const tsq_node *n);

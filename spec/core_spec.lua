@@ -170,6 +170,34 @@ describe("step objects", function()
     assert.are.equal(g, a.parent)
   end)
 
+  it("are the same userdata whichever way a step is reached", function()
+    -- steps(), children(), g[i], first/next and parent each find the box a step has;
+    -- a step that never had one gets a new one, and so does one whose box was collected
+    local seq = ts.sequence "s" { ts.group "g" { ts.RunCommandLine "a", ts.RunCommandLine "b" }, ts.Reboot "r" }
+    local seen = {}
+    for step in seq:steps() do seen[#seen + 1] = step end
+    assert.are.equal(4, #seen)
+    local g, a, b, r = seen[1], seen[2], seen[3], seen[4]
+    assert.is_true(rawequal(g, seq[1]) and rawequal(g, seq.first) and rawequal(g, a.parent))
+    assert.is_true(rawequal(a, g[1]) and rawequal(a, g.first) and rawequal(b, a.next) and rawequal(r, g.next))
+    local kids = {}
+    for c in g:children() do kids[#kids + 1] = c end
+    assert.is_true(rawequal(kids[1], a) and rawequal(kids[2], b))
+    local set = { [a] = true }
+    for step in seq:steps() do if set[step] then set[step] = "again" end end
+    assert.are.equal("again", set[a])
+    -- boxes collected: the nodes get new ones, each still one per node
+    seen, g, a, b, r, kids, set = nil, nil, nil, nil, nil, nil, nil
+    collectgarbage()
+    collectgarbage()
+    local x = seq[1][2]
+    assert.are.equal("b", x.Name)
+    assert.is_true(rawequal(x, seq[1][1].next))
+    local n = 0
+    for step in seq:steps() do if rawequal(step, x) then n = n + 1 end end
+    assert.are.equal(1, n)
+  end)
+
   it("carry the type name in argument errors", function()
     local g = ts.group "g"
     assert.are.equal("bad argument #1 to 'add' (tasksequence.step expected, got number)",

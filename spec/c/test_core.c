@@ -708,8 +708,15 @@ static void test_retain_all(tsq_ctx *ctx) {
     if (!seq) return;
     tsq_node *g = tsq_node_first(seq), *a = tsq_node_first(g), *b = tsq_node_next(a), *c = tsq_node_next(g);
     tsq_node *list[] = {g, a, NULL, b, c};
+    CHECK(tsq_node_refs(seq) == 1 && tsq_node_refs(a) == 0 && tsq_node_refs(NULL) == 0);
     tsq_node_retain_all(list, 5);
+    CHECK(tsq_node_refs(a) == 1 && tsq_node_refs(g) == 1 && tsq_node_refs(seq) == 1); /* each its own */
+    tsq_node_retain(a);
+    CHECK(tsq_node_refs(a) == 2);
+    tsq_node_release(a);
+    CHECK(tsq_node_refs(a) == 1);
     tsq_node_release(seq); /* the steps in the list keep the tree */
+    CHECK(tsq_node_refs(seq) == 0);
     CHECK_STR(tsq_node_name(b), "B");
     tsq_node *moved = tsq_node_remove(a); /* A becomes a tree of its own, still counted */
     CHECK(moved == a && tsq_node_parent(a) == NULL);
