@@ -539,17 +539,17 @@ static void set_seq_name(lua_State *L, tsq_node *n, const char *v) {
 static void step_set(lua_State *L, tsq_node *n, const char *k, int vidx) {
     tsq_kind kind = tsq_node_kind(n);
     tsq_status st = TSQ_OK;
-    if (!strcmp(k, "Name")) {
+    if (k[0] == 'N' && !strcmp(k, "Name")) {
         const char *v = ltsqi_check_text(L, vidx, k);
         if (kind == TSQ_SEQUENCE) set_seq_name(L, n, v);
         else st = tsq_node_set_name(n, v);
-    } else if (!strcmp(k, "Description")) {
+    } else if (k[0] == 'D' && !strcmp(k, "Description")) {
         st = tsq_node_set_description(n, lua_isnil(L, vidx) ? "" : ltsqi_check_text(L, vidx, k));
-    } else if (!strcmp(k, "Enabled")) {
+    } else if (k[0] == 'E' && !strcmp(k, "Enabled")) {
         st = tsq_node_set_enabled(n, check_bool(L, vidx, k));
-    } else if (!strcmp(k, "ContinueOnError")) {
+    } else if (k[0] == 'C' && !strcmp(k, "ContinueOnError")) {
         st = tsq_node_set_continue_on_error(n, check_bool(L, vidx, k));
-    } else if (!strcmp(k, "Condition")) {
+    } else if (k[0] == 'C' && !strcmp(k, "Condition")) {
         set_condition(L, n, vidx);
     } else if (k[0] >= 'A' && k[0] <= 'Z') {
         if (kind != TSQ_ACTION)

@@ -38,7 +38,7 @@ const tsq_prop_info *tsq_class_prop(const tsq_class_info *c, size_t index) {
 
 const tsq_cprop *tsq_cprop_find(const tsq_class *c, const char *name) {
     for (size_t i = 0; i < c->pub.nprops; i++)
-        if (strcmp(c->props[i].pub.name, name) == 0) return &c->props[i];
+        if (tsq_streq(c->props[i].pub.name, name)) return &c->props[i];
     return NULL;
 }
 
@@ -235,7 +235,7 @@ tsq_node *tsq_var_find(const tsq_node *n, const char *prop) {
     for (tsq_node *c = l->first; c; c = c->next) {
         if (c->name != a_var) continue;
         const char *p = tsq_attr_get(c, a_prop);
-        if (p && strcmp(p, prop) == 0) return c;
+        if (p && tsq_streq(p, prop)) return c;
     }
     return NULL;
 }

@@ -76,6 +76,9 @@ void tsq_strfree(tsq_ctx *ctx, char *s); /* frees a string from tsq_stralloc or 
 const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n);
 const char *tsq_intern(tsq_ctx *ctx, const char *s);
 /* The length of an interned name: tsq_strndup keeps the block size in front of it. */
+/* strcmp(a, b) == 0, with the first bytes compared in line: most names looked up in a
+ * list differ there, and the call is skipped. */
+static inline int tsq_streq(const char *a, const char *b) { return a[0] == b[0] && strcmp(a, b) == 0; }
 static inline size_t tsq_name_len(const char *name) { return ((const size_t *)(const void *)name)[-1] - sizeof(size_t) - 1; }
 /* Room for n more bytes (and the NUL) in b; 0 when out of memory (b->failed is set). */
 int tsq_buf_reserve(tsq_buf *b, size_t n);

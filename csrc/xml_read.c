@@ -236,6 +236,15 @@ static char *copy_value(rd *r, const xmlChar *v, const xmlChar *end, uint32_t *o
     size_t n = (size_t)(end - v);
     char *d = tsq_src_arena(r->src, n + 1);
     if (!d) return NULL;
+    if (n <= 32) { /* most values: one pass, no library calls */
+        size_t i = 0;
+        while (i < n && v[i] != '&') d[i] = (char)v[i], i++;
+        if (i == n) {
+            d[n] = '\0';
+            *outlen = (uint32_t)n;
+            return d;
+        }
+    }
     const char *amp = memchr(v, '&', n);
     if (!amp) {
         memcpy(d, v, n);
@@ -320,8 +329,10 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     uint32_t s1 = p + (empty ? 2 : 1), s0 = p;
     /* text between markup holds no '<' (CDATA sections aside), so the tag starts at the
      * first '<' after the previous markup */
-    const char *lt = r->cur && !r->text_cdata && r->text_start < p
-                         ? memchr(b + r->text_start, '<', p - r->text_start) : NULL;
+    const char *lt = NULL;
+    if (r->cur && !r->text_cdata && r->text_start < p)
+        lt = b[r->text_start] == '<' ? b + r->text_start /* no text before it (the usual case) */
+                                     : memchr(b + r->text_start, '<', p - r->text_start);
     if (lt)
         s0 = (uint32_t)(lt - b);
     else
@@ -337,7 +348,6 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     const char *name;
     if (!prefix) {
         name = dict_name(r, local);
-        q += strlen((const char *)local);
     } else {
         const char *nm = q;
         while (q < end && !is_sp(*q)) q++;
@@ -345,6 +355,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     }
     if (!name) goto oom;
     long na = 0;
+    tsq_attr *direct = NULL; /* the attributes, when they were read into the arena */
     int plain = nns == 0 && ndef == 0;
     for (int i = 0; plain && i < nattr; i++)
         if (attrs[i * 5 + 1]) plain = 0;
@@ -354,14 +365,15 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
             fail_at(r, TSQ_ELIMIT, s0, "too many attributes on one element");
             return;
         }
-        if (!grow_tmp(r, (size_t)nattr)) goto oom;
+        /* straight into the arena: the attributes are known before the node is made */
+        if (!(direct = tsq_src_arena(r->src, (size_t)nattr * sizeof *direct))) goto oom;
         for (int i = 0; i < nattr; i++) {
             const xmlChar *v = attrs[i * 5 + 3], *ve = attrs[i * 5 + 4];
             if ((uint64_t)(ve - v) > r->ctx->limits.max_text) {
                 fail_at(r, TSQ_ELIMIT, s0, "an attribute value exceeds the size limit");
                 return;
             }
-            tsq_attr *a = &r->tmp[i];
+            tsq_attr *a = &direct[i];
             if (!(a->name = dict_name(r, attrs[i * 5]))) goto oom;
             if (!(a->value = copy_value(r, v, ve, &a->len))) goto oom;
             a->raw = (int16_t)(i < 32767 ? i : -1);
@@ -370,6 +382,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
         }
         na = nattr;
     } else if (!plain) {
+        if (!prefix) q += strlen((const char *)local);
         if ((na = raw_attrs(r, q, end, s0)) < 0) {
             if (r->failed) return;
             goto oom;
@@ -378,8 +391,12 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     tsq_node *n = new_node(r, kind_of(r, name), name);
     if (!n) goto oom;
     if (na) {
-        if (!(n->attrs = tsq_src_arena(r->src, (size_t)na * sizeof *n->attrs))) goto oom;
-        memcpy(n->attrs, r->tmp, (size_t)na * sizeof *n->attrs);
+        if (direct) {
+            n->attrs = direct;
+        } else {
+            if (!(n->attrs = tsq_src_arena(r->src, (size_t)na * sizeof *n->attrs))) goto oom;
+            memcpy(n->attrs, r->tmp, (size_t)na * sizeof *n->attrs);
+        }
         n->nattrs = n->cattrs = (uint16_t)na;
     }
     n->s0 = s0;

@@ -277,6 +277,32 @@ static void test_lossless(tsq_ctx *ctx) {
         CHECK_STR(xml_of(s), docs[i]);
         tsq_node_release(s);
     }
+    CASE("attribute values are decoded the same at every length and position of a reference");
+    {
+        /* values up to 32 bytes are copied in one pass unless they hold a reference; longer
+         * ones, and those with '&', take the other path: both must agree */
+        static const char *const vals[][2] = {
+            {"", ""},
+            {"a", "a"},
+            {"&amp;", "&"},
+            {"0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcde"},     /* 31 */
+            {"0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"},   /* 32 */
+            {"0123456789abcdef0123456789abcdefg", "0123456789abcdef0123456789abcdefg"}, /* 33 */
+            {"0123456789abcdef0123456789abcde&amp;", "0123456789abcdef0123456789abcde&"},
+            {"&lt;0123456789abcdef0123456789abcdef&gt;", "<0123456789abcdef0123456789abcdef>"},
+            {"x &quot;y&quot; &#38; z", "x \"y\" & z"},
+        };
+        for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+            char x[256];
+            snprintf(x, sizeof x, "<sequence version=\"3.10\">text<group name=\"g\" description=\"%s\"/></sequence>", vals[i][0]);
+            tsq_node *s = parse(ctx, x);
+            CHECK(s != NULL);
+            if (!s) continue;
+            CHECK_STR(tsq_node_description(tsq_node_first(s)), vals[i][1]);
+            CHECK_STR(xml_of(s), x);
+            tsq_node_release(s);
+        }
+    }
     CASE("changing one attribute changes only that spot");
     {
         const char *x = "<sequence version=\"3.00\">\n  <group name=\"a\"  description='&#x41;' expand=\"true\">\n    <step name=\"s\" description=\"\" disable=\"false\"><action>x</action></step>\n  </group>\n</sequence>";
