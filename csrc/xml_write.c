@@ -118,37 +118,44 @@ static void xml_escape(tsq_buf *b, const char *s, size_t n, int attr) {
 
 static int raw_ok(const wr *w, const tsq_node *n) { return !w->canonical && (n->flags & F_RAW) && n->src; }
 
-/* The raw spans of attribute `index` in n's source start tag: from the white space
- * before its name to its closing quote; and the tail after the last attribute. */
-static int raw_attr_span(const tsq_node *n, int index, uint32_t *a, uint32_t *b, uint32_t *tail) {
+/* The raw attributes of n's source start tag, one at a time: *q starts after the element
+ * name (raw_attrs_begin); each call puts the next attribute's span in [*a, *b), from the
+ * white space before its name to its closing quote, and returns 0 at the end of the tag. */
+static uint32_t raw_attrs_begin(const tsq_node *n) {
     const char *s = n->src->bytes;
     uint32_t q = n->s0 + 1, end = n->s1;
     while (q < end && s[q] != ' ' && s[q] != '\t' && s[q] != '\r' && s[q] != '\n' && s[q] != '>' && s[q] != '/') q++;
-    int k = 0;
-    *tail = q;
-    for (;;) {
-        uint32_t ws = q;
-        while (q < end && (s[q] == ' ' || s[q] == '\t' || s[q] == '\r' || s[q] == '\n')) q++;
-        if (q >= end || s[q] == '>' || s[q] == '/') return 0;
-        while (q < end && s[q] != '"' && s[q] != '\'') q++;
-        if (q >= end) return 0;
-        char quote = s[q++];
-        while (q < end && s[q] != quote) q++;
-        q++;
-        *tail = q;
-        if (k == index) {
-            *a = ws;
-            *b = q;
-            return 1;
-        }
-        k++;
-    }
+    return q;
 }
 
+static int raw_attr_next(const tsq_node *n, uint32_t *q, uint32_t *a, uint32_t *b) {
+    const char *s = n->src->bytes;
+    uint32_t p = *q, end = n->s1, ws = p;
+    while (p < end && (s[p] == ' ' || s[p] == '\t' || s[p] == '\r' || s[p] == '\n')) p++;
+    if (p >= end || s[p] == '>' || s[p] == '/') return 0;
+    while (p < end && s[p] != '"' && s[p] != '\'') p++;
+    if (p >= end) return 0;
+    char quote = s[p++];
+    while (p < end && s[p] != quote) p++;
+    p++;
+    *a = ws;
+    *b = *q = p;
+    return 1;
+}
+
+/* The raw span of attribute `index` in n's source start tag. */
+static int raw_attr_span(const tsq_node *n, int index, uint32_t *a, uint32_t *b) {
+    uint32_t q = raw_attrs_begin(n);
+    for (int k = 0; raw_attr_next(n, &q, a, b); k++)
+        if (k == index) return 1;
+    return 0;
+}
+
+/* Where the source start tag's attributes end. */
 static uint32_t raw_tail(const tsq_node *n) {
-    uint32_t a, b, t;
-    raw_attr_span(n, 0x7fff, &a, &b, &t);
-    return t;
+    uint32_t q = raw_attrs_begin(n), a, b;
+    while (raw_attr_next(n, &q, &a, &b)) {}
+    return q;
 }
 
 static int has_content(const tsq_node *n) { return n->first || n->text_len > 0; }
@@ -222,12 +229,26 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
     if (!raw_ok(w, n) && start_tag_clean(w, n, empty)) return;
     PUTL(w, "<");
     put_name(w, n->name);
+    /* the source's attribute spans, found in one pass (the first RAW_SPANS of them) */
+    enum { RAW_SPANS = 32 };
+    uint32_t sa[RAW_SPANS], sb[RAW_SPANS];
+    int nspans = 0;
+    if (raw_ok(w, n)) {
+        uint32_t q = raw_attrs_begin(n);
+        while (nspans < RAW_SPANS && raw_attr_next(n, &q, &sa[nspans], &sb[nspans])) nspans++;
+    }
     for (uint16_t i = 0; i < n->nattrs; i++) {
         const tsq_attr *a = &n->attrs[i];
-        uint32_t x, y, t;
-        if (raw_ok(w, n) && a->raw >= 0 && raw_attr_span(n, a->raw, &x, &y, &t)) {
-            put(w, src + x, y - x);
-            continue;
+        uint32_t x, y;
+        if (raw_ok(w, n) && a->raw >= 0) {
+            if (a->raw < nspans) {
+                put(w, src + sa[a->raw], sb[a->raw] - sa[a->raw]);
+                continue;
+            }
+            if (nspans == RAW_SPANS && raw_attr_span(n, a->raw, &x, &y)) {
+                put(w, src + x, y - x);
+                continue;
+            }
         }
         PUTL(w, " ");
         put_name(w, a->name);
@@ -246,12 +267,20 @@ static void start_tag(wr *w, const tsq_node *n, int empty) {
     }
 }
 
+/* Where n's source end tag starts: "</name>" as the reader found it, else the last '<'. */
+static uint32_t raw_etag(const tsq_node *n) {
+    const char *s = n->src->bytes;
+    uint32_t k = (uint32_t)tsq_name_len(n->name) + 3;
+    if (n->s2 >= n->s1 + k && s[n->s2 - k] == '<' && s[n->s2 - k + 1] == '/') return n->s2 - k;
+    uint32_t e = n->s2 - 1;
+    while (e > n->s1 && s[e] != '<') e--;
+    return e;
+}
+
 static void end_tag(wr *w, const tsq_node *n) {
     if (raw_ok(w, n) && !(n->flags & F_SRC_EMPTY)) {
-        const char *s = n->src->bytes;
-        uint32_t e = n->s2 - 1;
-        while (e > n->s1 && s[e] != '<') e--;
-        put(w, s + e, n->s2 - e);
+        uint32_t e = raw_etag(n);
+        put(w, n->src->bytes + e, n->s2 - e);
         return;
     }
     size_t nl = tsq_name_len(n->name);
@@ -266,10 +295,7 @@ static void end_tag(wr *w, const tsq_node *n) {
 
 static void leaf_text(wr *w, const tsq_node *n) {
     if (raw_ok(w, n) && !(n->flags & F_CONTENT) && !(n->flags & F_SRC_EMPTY)) {
-        const char *s = n->src->bytes;
-        uint32_t e = n->s2 - 1;
-        while (e > n->s1 && s[e] != '<') e--;
-        put(w, s + n->s1, e - n->s1);
+        put(w, n->src->bytes + n->s1, raw_etag(n) - n->s1);
         return;
     }
     if (n->flags & F_CDATA_TEXT) {
