@@ -39,7 +39,12 @@ typedef struct rd {
     tsq_node *root, *cur;
     int depth;
     uint32_t text_start;  /* source offset where pending text began */
-    tsq_buf text;         /* pending character data (decoded) */
+    /* Pending character data (decoded): written at the free end of the arena while it
+     * fits (ta_len bytes at src->at), where it becomes the node's text without a copy;
+     * nothing else takes arena memory until it is taken (take_text). When it does not
+     * fit, it moves to `text`, which then holds all of it. */
+    size_t ta_len;
+    tsq_buf text;
     int text_cdata;       /* pending text includes a CDATA section */
     size_t nodes;         /* nodes created in the arena (each holds a src reference) */
     tsq_attr *tmp;        /* scratch for attributes of one start tag */
@@ -149,20 +154,60 @@ static char *arena_str(rd *r, const char *s, size_t n) {
     return d;
 }
 
+static size_t pending_len(const rd *r) { return r->text.len ? r->text.len : r->ta_len; }
+
+static void drop_text(rd *r) {
+    r->text.len = 0;
+    r->ta_len = 0;
+    r->text_cdata = 0;
+}
+
+/* The pending text as an arena string (NUL-terminated), before any other arena use. */
+static char *take_text(rd *r, uint32_t *len) {
+    char *d;
+    if (r->text.len) {
+        d = arena_str(r, r->text.data, r->text.len);
+        *len = (uint32_t)r->text.len;
+    } else {
+        size_t n = r->ta_len;
+        char *at = r->src->at;
+        /* at itself: add_text kept n + 1 <= left, and left is a multiple of the arena's
+         * 8-byte rounding; were that ever not so, a new chunk comes back and the text is
+         * copied from the old chunk's free end, which nothing has touched */
+        d = tsq_src_arena(r->src, n + 1);
+        if (d && d != at) memcpy(d, at, n);
+        if (d) d[n] = '\0';
+        *len = (uint32_t)n;
+    }
+    r->text.len = 0;
+    r->ta_len = 0;
+    return d;
+}
+
 /* Pending text between child elements becomes a text node. */
-static int flush_text(rd *r, uint32_t end) {
-    if (!r->cur || (r->text.len == 0 && end <= r->text_start)) {
-        r->text.len = 0;
+static int flush_text_slow(rd *r, uint32_t end);
+static inline int flush_text(rd *r, uint32_t end) {
+    if (!r->text.len && !r->ta_len && end <= r->text_start) { /* nothing pending: the usual case */
         r->text_cdata = 0;
         return 1;
     }
-    tsq_node *t = new_node(r, r->text_cdata ? N_CDATA : N_TEXT, NULL);
-    if (!t || !(t->text = arena_str(r, r->text.data ? r->text.data : "", r->text.len))) return 0;
-    t->text_len = (uint32_t)r->text.len;
+    return flush_text_slow(r, end);
+}
+
+static int flush_text_slow(rd *r, uint32_t end) {
+    if (!r->cur || (pending_len(r) == 0 && end <= r->text_start)) {
+        drop_text(r);
+        return 1;
+    }
+    uint32_t len;
+    char *text = take_text(r, &len);
+    tsq_node *t = text ? new_node(r, r->text_cdata ? N_CDATA : N_TEXT, NULL) : NULL;
+    if (!t) return 0;
+    t->text = text;
+    t->text_len = len;
     t->s0 = t->s1 = r->text_start;
     t->s2 = end;
     tsq_node_link(r->cur, NULL, t);
-    r->text.len = 0;
     r->text_cdata = 0;
     return 1;
 }
@@ -443,14 +488,12 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
             while (etag > n->s1 && r->bytes[etag] != '<') etag--;
         if (n->first) {
             if (!flush_text(r, etag)) goto oom;
-        } else if (r->text.len || etag > n->s1) {
-            if (!(n->text = arena_str(r, r->text.data ? r->text.data : "", r->text.len))) goto oom;
-            n->text_len = (uint32_t)r->text.len;
+        } else if (pending_len(r) || etag > n->s1) {
+            if (!(n->text = take_text(r, &n->text_len))) goto oom;
             if (r->text_cdata) n->flags |= F_CDATA_TEXT;
         }
     }
-    r->text.len = 0;
-    r->text_cdata = 0;
+    drop_text(r);
     if (r->pipe && (n->flags & F_COND) && (n->type == N_ACTION || n->type == N_GROUP)) {
         if (r->nconds == r->cconds) { /* out of memory here only means fewer compiled early */
             size_t nc = r->cconds ? r->cconds * 2 : 1024;
@@ -469,9 +512,18 @@ oom:
 
 static void add_text(rd *r, const char *s, int len) {
     if (r->failed || !r->cur) return;
-    if (r->text.len + (size_t)len > r->ctx->limits.max_text) {
+    if (pending_len(r) + (size_t)len > r->ctx->limits.max_text) {
         fail_at(r, TSQ_ELIMIT, pos_now(r), "a text node exceeds the size limit");
         return;
+    }
+    if (!r->text.len) {
+        if (r->ta_len + (size_t)len < r->src->left) { /* room for the NUL as well */
+            memcpy(r->src->at + r->ta_len, s, (size_t)len);
+            r->ta_len += (size_t)len;
+            return;
+        }
+        tsq_buf_add(&r->text, r->src->at, r->ta_len); /* from here on, all of it in `text` */
+        r->ta_len = 0;
     }
     tsq_buf_add(&r->text, s, (size_t)len);
     if (r->text.failed) fail_at(r, TSQ_ENOMEM, 0, "out of memory");

@@ -767,6 +767,59 @@ static void test_retain_all(tsq_ctx *ctx) {
     CHECK(m.live == 0 && m.mismatches == 0);
 }
 
+/* Leaf text is gathered at the free end of the source arena while it fits and moves to a
+ * buffer when it does not; either way each text must come back whole. */
+static void test_text_gathering(tsq_ctx *ctx) {
+    CASE("texts are read whole at every length, across arena chunks and split by references");
+    size_t nvars = 12000, cap = 2u << 20, len = 0;
+    char *x = malloc(cap);
+    CHECK(x != NULL);
+    if (!x) return;
+    len += (size_t)snprintf(x + len, cap - len, "<sequence version=\"3.10\"><step type=\"X\" name=\"s\"><action>a &amp;&lt; b</action><defaultVarList>");
+    for (size_t i = 0; i < nvars; i++) {
+        size_t tl = (i * 37) % 61; /* 0..60 bytes, every remainder of 8 */
+        len += (size_t)snprintf(x + len, cap - len, "<variable name=\"V%zu\" property=\"V%zu\">", i, i);
+        for (size_t k = 0; k < tl; k++)
+            len += (size_t)snprintf(x + len, cap - len, (i + k) % 13 == 0 ? "&amp;" : "%c", (int)('a' + (i + k) % 26));
+        len += (size_t)snprintf(x + len, cap - len, "</variable>");
+        if (i == nvars / 2) { /* one text larger than an arena chunk */
+            len += (size_t)snprintf(x + len, cap - len, "<variable name=\"BIG\" property=\"BIG\">");
+            for (size_t k = 0; k < 300000; k++) x[len++] = k % 1000 == 999 ? '\n' : 'z';
+            len += (size_t)snprintf(x + len, cap - len, "&lt;</variable>");
+        }
+    }
+    len += (size_t)snprintf(x + len, cap - len, "</defaultVarList></step>mixed <!-- c --> text</sequence>");
+    CHECK(len < cap);
+    tsq_node *seq = parse(ctx, x);
+    CHECK(seq != NULL);
+    if (seq) {
+        tsq_node *st = tsq_node_first(seq);
+        CHECK_STR(tsq_action_command(st), "a &< b");
+        size_t bad = 0;
+        char want[128], name[32];
+        for (size_t i = 0; i < nvars; i++) {
+            size_t tl = (i * 37) % 61, w = 0;
+            for (size_t k = 0; k < tl; k++) want[w++] = (i + k) % 13 == 0 ? '&' : (char)('a' + (i + k) % 26);
+            want[w] = '\0';
+            snprintf(name, sizeof name, "V%zu", i);
+            tsq_value v;
+            if (tsq_prop_get(st, name, &v, NULL) != TSQ_OK || v.type != TSQ_V_STRING || v.len != w ||
+                memcmp(v.s, want, w) != 0 || v.s[w] != '\0')
+                bad++;
+        }
+        CHECK(bad == 0);
+        tsq_value big;
+        CHECK(tsq_prop_get(st, "BIG", &big, NULL) == TSQ_OK && big.len == 300001 && big.s[0] == 'z' &&
+              big.s[999] == '\n' && big.s[300000] == '<' && big.s[300001] == '\0');
+        tsq_buf out; /* (xml_of keeps 64 KiB) */
+        tsq_buf_init(&out, ctx);
+        CHECK(tsq_write(seq, &out, NULL) == TSQ_OK && out.len == len && memcmp(out.data, x, len) == 0);
+        tsq_buf_free(&out);
+        tsq_node_release(seq);
+    }
+    free(x);
+}
+
 static void test_load_sizes(tsq_ctx *ctx) {
     CASE("files are read whether or not they end on a page boundary (mapped or read)");
     long page = 4096;
@@ -810,6 +863,7 @@ int main(void) {
     test_type_names(ctx);
     test_child_index(ctx);
     test_retain_all(ctx);
+    test_text_gathering(ctx);
     test_load_sizes(ctx);
     tsq_ctx_free(ctx);
     test_memory();
