@@ -155,7 +155,7 @@ const char *tsq_intern_n(tsq_ctx *ctx, const char *s, size_t n) {
     for (;;) {
         const char *e = t->slots[j];
         if (!e) break;
-        if (strncmp(e, s, n) == 0 && e[n] == '\0') return e;
+        if (tsq_name_len(e) == n && memcmp(e, s, n) == 0) return e; /* slots come from tsq_strndup */
         j = (j + 1) & (t->cap - 1);
     }
     char *d = tsq_strndup(ctx, s, n);

@@ -39,6 +39,10 @@ void ltsqi_gc_pace(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
     statebox *s = lua_touserdata(L, -1);
     lua_pop(L, 1);
+    ltsqi_gc_pace_state(L, s);
+}
+
+void ltsqi_gc_pace_state(lua_State *L, statebox *s) {
     if (!s || s->inuse < s->collect_at) return;
     lua_gc(L, LUA_GCCOLLECT);
     size_t floor = s->inuse + ((size_t)4 << 20);
@@ -71,13 +75,15 @@ static int state_gc(lua_State *L) {
     return 0;
 }
 
-LTSQ_API tsq_ctx *ltsq_context(lua_State *L) {
+statebox *ltsqi_state(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
     statebox *s = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (!s || !s->ctx) luaL_error(L, "tasksequence.core is not loaded in this state");
-    return s->ctx;
+    return s;
 }
+
+LTSQ_API tsq_ctx *ltsq_context(lua_State *L) { return ltsqi_state(L)->ctx; }
 
 static int buf_gc(lua_State *L) {
     bufbox *b = lua_touserdata(L, 1);

@@ -70,6 +70,8 @@ typedef struct collector {
 
 /* ltsq.c: state, errors, small Lua helpers, protected callbacks */
 void ltsqi_gc_pace(lua_State *L);
+void ltsqi_gc_pace_state(lua_State *L, statebox *s); /* the same, with the state's box at hand */
+statebox *ltsqi_state(lua_State *L); /* raises when the module is not loaded */
 tsq_buf *ltsqi_newbuf(lua_State *L);
 int ltsqi_raise_error(lua_State *L, const tsq_error *err);
 int ltsqi_fail_error(lua_State *L, const tsq_error *err);

@@ -667,10 +667,12 @@ static int ctor_call(lua_State *L) {
     tsq_node *n = NULL;
     tsq_error err;
     ERR_INIT(err);
-    tsq_ctx *ctx = lua_touserdata(L, lua_upvalueindex(3)); /* the state's context */
-    if (tsq_action_new(ctx, lua_tostring(L, lua_upvalueindex(1)), NULL, &n, &err)) return ltsqi_raise_error(L, &err);
+    statebox *s = lua_touserdata(L, lua_upvalueindex(3)); /* the state's box: lives as long as the state */
+    if (tsq_action_new(s->ctx, lua_tostring(L, lua_upvalueindex(1)), NULL, &n, &err)) return ltsqi_raise_error(L, &err);
     lua_settop(L, 1);
-    ltsqi_push_owned_node(L, n); /* 2 */
+    new_box(L, n, lua_upvalueindex(4), lua_upvalueindex(5)); /* 2 */
+    tsq_node_release(n);
+    ltsqi_gc_pace_state(L, s);
     if (ty == LUA_TNONE || ty == LUA_TNIL) return 1;
     lua_pushcfunction(L, ctor_body);
     lua_pushvalue(L, 2);
@@ -691,8 +693,10 @@ int ltsqi_constructor(lua_State *L) {
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (!tsq_class_find(cls)) return luaL_argerror(L, 1, "unknown action class");
     lua_settop(L, 2);
-    lua_pushlightuserdata(L, ltsq_context(L)); /* lives as long as the state */
-    lua_pushcclosure(L, ctor_call, 3);
+    lua_pushlightuserdata(L, ltsqi_state(L));
+    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    lua_pushcclosure(L, ctor_call, 5); /* class, fail, state, boxes, step metatable */
     return 1;
 }
 
