@@ -61,7 +61,11 @@ void *tsq_small_alloc(tsq_ctx *ctx, size_t size) {
     size_t k = (size - 1) >> 4, bytes = (k + 1) << 4;
     void *p = ctx->small_free[k];
     if (p) {
-        ctx->small_free[k] = *(void **)p;
+        void *next = *(void **)p;
+        ctx->small_free[k] = next;
+        /* the list runs through blocks freed in bulk (a collection, a document), long out
+         * of the cache by the time they come back: fetch the next one ahead of its use */
+        if (next) __builtin_prefetch(next, 1);
         return p;
     }
     if (ctx->small_left < bytes) {
