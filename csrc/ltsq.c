@@ -49,6 +49,18 @@ void ltsqi_gc_pace_state(lua_State *L, statebox *s) {
     s->collect_at = s->inuse * 2 > floor ? s->inuse * 2 : floor;
 }
 
+/* Before a document is read: when the core has grown by 256 KiB since the last time, one
+ * step of the collector. In generational mode (tsq, lua.c) that is a young collection,
+ * which frees the documents a loop has let go of since (their boxes die young) while
+ * their memory is still in the cache, and the new document is read into the arena chunks
+ * they leave (tsq_ctx keeps the last ones). A document whose box grew old waits for the
+ * full collection of ltsqi_gc_pace, as before. */
+void ltsqi_gc_before_load(lua_State *L, statebox *s) {
+    if (s->inuse < s->young_at) return;
+    lua_gc(L, LUA_GCSTEP, 0);
+    s->young_at = s->inuse + ((size_t)256 << 10);
+}
+
 const char ltsqi_tag_step[] = "step", ltsqi_tag_cond[] = "condition";
 const char ltsqi_key_state[] = "tasksequence.state", ltsqi_key_boxes[] = "tasksequence.boxes",
            ltsqi_key_envs[] = "tasksequence.envs", ltsqi_key_step_mt[] = STEP_MT,
@@ -188,7 +200,9 @@ static int l_load(lua_State *L) {
     tsq_node *n = NULL;
     tsq_error err;
     ERR_INIT(err);
-    if (tsq_load(ltsq_context(L), path, &n, &err)) return ltsqi_fail_error(L, &err);
+    statebox *s = ltsqi_state(L);
+    ltsqi_gc_before_load(L, s);
+    if (tsq_load(s->ctx, path, &n, &err)) return ltsqi_fail_error(L, &err);
     ltsqi_push_owned_node(L, n);
     return 1;
 }
@@ -200,7 +214,9 @@ static int l_parse(lua_State *L) {
     tsq_node *n = NULL;
     tsq_error err;
     ERR_INIT(err);
-    if (tsq_parse(ltsq_context(L), text, len, name, &n, &err)) return ltsqi_fail_error(L, &err);
+    statebox *s = ltsqi_state(L);
+    ltsqi_gc_before_load(L, s);
+    if (tsq_parse(s->ctx, text, len, name, &n, &err)) return ltsqi_fail_error(L, &err);
     ltsqi_push_owned_node(L, n);
     return 1;
 }
@@ -280,6 +296,13 @@ static int l_class(lua_State *L) {
     return 1;
 }
 
+/* ts.memory(): the bytes the core holds for this state (documents, steps, conditions),
+ * which collectgarbage("count") does not see. */
+static int l_memory(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)ltsqi_state(L)->inuse);
+    return 1;
+}
+
 static int l_is_step(lua_State *L) {
     lua_pushboolean(L, ltsq_testnode(L, 1) != NULL);
     return 1;
@@ -324,6 +347,7 @@ static const luaL_Reg funcs[] = {
     {"classes", l_classes},
     {"class", l_class},
     {"is_step", l_is_step},
+    {"memory", l_memory},
     {"is_condition", l_is_condition},
     {"is_environment", l_is_environment},
     {"status_message", l_status_message},
@@ -363,6 +387,7 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         s->ctx = NULL;
         s->inuse = 0;
         s->collect_at = (size_t)4 << 20;
+        s->young_at = 0;
         luaL_newmetatable(L, STATE_MT);
         lua_pushcfunction(L, state_gc);
         lua_setfield(L, -2, "__gc");

@@ -38,6 +38,7 @@ typedef struct statebox {
     tsq_ctx *ctx;
     size_t inuse;    /* bytes the core holds now */
     size_t collect_at; /* a full collection when inuse passes this */
+    size_t young_at;   /* a loaded document first collects young garbage past this */
 } statebox;
 /* Step and condition boxes carry their type's tag after the pointer: a type check is a
  * size and a pointer compare (no script can write a tag address into a userdata). */
@@ -72,6 +73,7 @@ typedef struct collector {
 void ltsqi_gc_pace(lua_State *L);
 void ltsqi_gc_pace_state(lua_State *L, statebox *s); /* the same, with the state's box at hand */
 statebox *ltsqi_state(lua_State *L); /* raises when the module is not loaded */
+void ltsqi_gc_before_load(lua_State *L, statebox *s);
 tsq_buf *ltsqi_newbuf(lua_State *L);
 int ltsqi_raise_error(lua_State *L, const tsq_error *err);
 int ltsqi_fail_error(lua_State *L, const tsq_error *err);

@@ -128,6 +128,75 @@ describe("garbage collection", function()
     assert.are.equal("A exists", tostring(c))
   end)
 
+  -- ts.memory() counts what the core holds. A loop that reads documents one after another
+  -- keeps one of them under the generational collector (tsq and lua5.4 run in that mode):
+  -- the one it dropped is collected young, before the next is read. Under the incremental
+  -- collector the full collections keep it to a few.
+  local function memory_loop(mode)
+    local script = [[
+      local ts = require "tasksequence"
+      collectgarbage(arg[1])
+      local parts = { '<sequence version="3.10">' }
+      for i = 1, 1500 do
+        parts[#parts + 1] = ('<step type="SMS_TaskSequence_RunCommandLineAction" name="Run %d"><action>x%d.exe</action>'
+          .. '<defaultVarList><variable name="CommandLine" property="CommandLine">x%d.exe</variable></defaultVarList></step>'):format(i, i, i)
+      end
+      parts[#parts + 1] = "</sequence>"
+      local text = table.concat(parts)
+      local one, most = nil, 0
+      for _ = 1, 30 do
+        local seq = ts.parse(text)
+        for step in seq:steps() do local _ = step.Name end
+        local m = ts.memory()
+        one = one or m
+        if m > most then most = m end
+      end
+      io.write(one, " ", most)
+    ]]
+    local tmp = os.tmpname()
+    local f = assert(io.open(tmp, "w"))
+    f:write(script)
+    f:close()
+    local p = assert(io.popen("lua5.4 " .. tmp .. " " .. mode))
+    local out = p:read("a")
+    p:close()
+    os.remove(tmp)
+    local one, most = out:match("^(%d+) (%d+)$")
+    assert.is_truthy(one, out)
+    return tonumber(one), tonumber(most)
+  end
+
+  it("keeps one document of a loop that reads them one after another (generational)", function()
+    local one, most = memory_loop("generational")
+    assert.is_true(one > 1000000, "one document holds " .. one .. " bytes")
+    assert.is_true(most < one * 1.5, ("most %d bytes, one document %d"):format(most, one))
+  end)
+
+  it("keeps a few documents of such a loop under the incremental collector", function()
+    local one, most = memory_loop("incremental")
+    assert.is_true(most < one * 4, ("most %d bytes, one document %d"):format(most, one))
+  end)
+
+  it("counts the memory the core holds in ts.memory(), which it reuses once freed", function()
+    local function build()
+      local g = ts.group "g"
+      for i = 1, 5000 do g:add(ts.RunCommandLine { Name = "a" .. i, CommandLine = "x" .. i }) end
+      return g
+    end
+    collectgarbage()
+    collectgarbage()
+    local before = ts.memory()
+    local g = build()
+    local built = ts.memory()
+    assert.is_true(built > before + 1000000, ("%d bytes before, %d after 5,000 steps"):format(before, built))
+    g = nil -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    g = build() -- in the blocks the first group left
+    assert.is_true(ts.memory() < built + 100000, ("%d bytes the first time, %d the second"):format(built, ts.memory()))
+    assert.are.equal(5000, #g)
+  end)
+
   it("lets the state close with objects alive in any order", function()
     local script = [[
       local ts = require "tasksequence"
