@@ -43,7 +43,7 @@ void ltsqi_gc_pace(lua_State *L) {
 }
 
 void ltsqi_gc_pace_state(lua_State *L, statebox *s) {
-    if (!s || s->inuse < s->collect_at) return;
+    if (!s || s->inuse < s->collect_at || !lua_gc(L, LUA_GCISRUNNING)) return; /* stopped: as the script asked */
     lua_gc(L, LUA_GCCOLLECT);
     size_t floor = s->inuse + ((size_t)4 << 20);
     s->collect_at = s->inuse * 2 > floor ? s->inuse * 2 : floor;
@@ -56,7 +56,7 @@ void ltsqi_gc_pace_state(lua_State *L, statebox *s) {
  * they leave (tsq_ctx keeps the last ones). A document whose box grew old waits for the
  * full collection of ltsqi_gc_pace, as before. */
 void ltsqi_gc_before_load(lua_State *L, statebox *s) {
-    if (s->inuse < s->young_at) return;
+    if (s->inuse < s->young_at || !lua_gc(L, LUA_GCISRUNNING)) return;
     lua_gc(L, LUA_GCSTEP, 0);
     s->young_at = s->inuse + ((size_t)256 << 10);
 }
@@ -403,6 +403,10 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
     if (luaL_newmetatable(L, STEP_MT)) {
         luaL_setfuncs(L, ltsqi_step_meta, 0);
         ltsqi_new_step_methods(L);
+        lua_createtable(L, 0, 1); /* no method under a field's or a property's name */
+        lua_pushcfunction(L, ltsqi_methods_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_setmetatable(L, -2);
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, "methods");
         lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);

@@ -90,6 +90,8 @@ void ltsqi_collector_call(collector *c, lua_CFunction body, const void *item);
 void ltsqi_push_owned_node(lua_State *L, tsq_node *n); /* n just made: +1, no box yet */
 int ltsqi_constructor(lua_State *L);
 int ltsqi_step_index(lua_State *L);
+int ltsqi_methods_newindex(lua_State *L);
+extern const char *const ltsqi_step_fields[];
 const char *ltsqi_check_text(lua_State *L, int idx, const char *prop);
 void ltsqi_new_step_methods(lua_State *L);
 extern const luaL_Reg ltsqi_step_meta[];

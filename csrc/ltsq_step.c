@@ -20,15 +20,17 @@ static void new_box(lua_State *L, tsq_node *n, int boxes, int mt) {
 }
 
 /* n's box on the stack: the one it has, else a new one. The paths every visited step
- * takes keep the box table and the metatable as upvalues. A node that holds no
- * reference has no box anywhere (each box holds one), so it is not looked up. */
+ * takes keep the box table and the metatable as upvalues. A box holds a reference to
+ * its node until it is collected or closed, so a node that holds none has no open box
+ * and is not looked up. A closed box (`local s <close> = step`) is replaced: the node
+ * lives on in its tree and is reached again through a new box. */
 static void push_box(lua_State *L, tsq_node *n, int boxes, int mt) {
     if (!n) {
         lua_pushnil(L);
         return;
     }
     if (tsq_node_refs(n)) {
-        if (lua_rawgetp(L, boxes, n) != LUA_TNIL) return;
+        if (lua_rawgetp(L, boxes, n) != LUA_TNIL && ((const stepbox *)lua_touserdata(L, -1))->n) return;
         lua_pop(L, 1);
     }
     new_box(L, n, boxes, mt);
@@ -362,6 +364,28 @@ static int push_path(lua_State *L, const tsq_node *n, int index_form) {
     return 1;
 }
 
+/* The lowercase fields of a step, all read-only but `command`. __index looks them up
+ * before the methods table, which refuses their names (ltsqi_methods_newindex). */
+const char *const ltsqi_step_fields[] = {"type", "kind", "parent", "package", "path", "index_path", "count",
+                                         "index", "depth", "element", "first", "next", "root", "sequence",
+                                         "version", "wrapper", "command", NULL};
+
+/* The methods table's __newindex: a method can not take a field's name (the field would
+ * hide it) nor a capitalised one (a property's). */
+int ltsqi_methods_newindex(lua_State *L) {
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    if (k) {
+        if (k[0] >= 'A' && k[0] <= 'Z')
+            return luaL_error(L, "a step method can not be named '%s': capitalised names are properties", k);
+        for (int i = 0; ltsqi_step_fields[i]; i++)
+            if (!strcmp(ltsqi_step_fields[i], k))
+                return luaL_error(L, "a step method can not be named '%s': it is a step field", k);
+    }
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
 /* __index, a closure over the methods table, the box table and the step metatable. */
 #define push_up(L, n) push_box(L, n, lua_upvalueindex(2), lua_upvalueindex(3))
 
@@ -561,11 +585,8 @@ static void step_set(lua_State *L, tsq_node *n, const char *k, int vidx) {
         if (kind != TSQ_ACTION) luaL_error(L, "a %s has no command", kind_name(n));
         if (tsq_action_set_command(n, ltsqi_check_text(L, vidx, k), &err)) raise_step_error(L, n, &err);
     } else {
-        static const char *const ro[] = {"type", "kind", "parent", "package", "path", "index_path", "count",
-                                         "index", "depth", "element", "first", "next", "root", "sequence",
-                                         "version", "wrapper", NULL};
-        for (int i = 0; ro[i]; i++)
-            if (!strcmp(ro[i], k)) luaL_error(L, "field '%s' of step is read-only", k);
+        for (int i = 0; ltsqi_step_fields[i]; i++)
+            if (!strcmp(ltsqi_step_fields[i], k)) luaL_error(L, "field '%s' of step is read-only", k);
         luaL_error(L, "no field '%s' on step", k);
     }
     if (st) luaL_error(L, "can not set '%s' on %s \"%s\"", k, short_type(n), tsq_node_name(n));
@@ -668,6 +689,7 @@ static int ctor_call(lua_State *L) {
     tsq_error err;
     ERR_INIT(err);
     statebox *s = lua_touserdata(L, lua_upvalueindex(3)); /* the state's box: lives as long as the state */
+    if (!s->ctx) return luaL_error(L, "tasksequence.core is closed in this state");
     if (tsq_action_new(s->ctx, lua_tostring(L, lua_upvalueindex(1)), NULL, &n, &err)) return ltsqi_raise_error(L, &err);
     lua_settop(L, 1);
     new_box(L, n, lua_upvalueindex(4), lua_upvalueindex(5)); /* 2 */

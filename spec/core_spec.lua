@@ -198,6 +198,39 @@ describe("step objects", function()
     assert.are.equal(1, n)
   end)
 
+  it("can be closed; the step is then reached again through a new object", function()
+    local seq = ts.sequence "s" { ts.RunCommandLine "a", ts.RunCommandLine "b" }
+    local closed
+    do
+      local c <close> = seq[1]
+      closed = c
+    end
+    assert.matches("step is closed", H.errmsg(function() return closed.Name end))
+    assert.are.equal("a", seq[1].Name) -- the node lives on in its tree
+    assert.is_false(rawequal(closed, seq[1]))
+    local plan = seq:plan() -- holds every step: the look-up finds the closed object
+    do
+      local c <close> = seq[2] -- luacheck: ignore
+    end
+    assert.are.equal("b", seq[2].Name)
+    assert.is_true(rawequal(seq[2], seq[2]))
+    assert.is_truthy(plan)
+  end)
+
+  it("refuse methods named like a field or a property", function()
+    local methods = ts.core.step_methods
+    assert.are.equal("a step method can not be named 'path': it is a step field",
+      H.errmsg(function() methods.path = function() end end))
+    assert.are.equal("a step method can not be named 'count': it is a step field",
+      H.errmsg(function() methods.count = function() end end))
+    assert.are.equal("a step method can not be named 'Name': capitalised names are properties",
+      H.errmsg(function() methods.Name = function() end end))
+    methods.shout = function(step) return step.Name .. "!" end
+    assert.are.equal("g!", ts.group("g"):shout())
+    methods.shout = nil
+    assert.are.equal("no field 'shout' on step", H.errmsg(function() return ts.group("g").shout end))
+  end)
+
   it("carry the type name in argument errors", function()
     local g = ts.group "g"
     assert.are.equal("bad argument #1 to 'add' (tasksequence.step expected, got number)",

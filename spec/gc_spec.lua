@@ -177,6 +177,29 @@ describe("garbage collection", function()
     assert.is_true(most < one * 4, ("most %d bytes, one document %d"):format(most, one))
   end)
 
+  it("does not collect while the script has stopped the collector", function()
+    local parts = { '<sequence version="3.10">' }
+    for i = 1, 2000 do parts[#parts + 1] = ('<step type="SMS_TaskSequence_RebootAction" name="R%d"/>'):format(i) end
+    parts[#parts + 1] = "</sequence>"
+    local text = table.concat(parts)
+    collectgarbage()
+    collectgarbage("stop")
+    local finalized = 0
+    setmetatable({}, { __gc = function() finalized = finalized + 1 end }) -- garbage with a finalizer
+    local sizes = {}
+    for i = 1, 6 do
+      local seq = ts.parse(text) -- luacheck: ignore
+      sizes[i] = ts.memory()
+    end
+    local running, while_stopped = collectgarbage("isrunning"), finalized
+    collectgarbage("restart")
+    collectgarbage()
+    assert.is_false(running)
+    assert.are.equal(0, while_stopped) -- no collection ran inside ts.parse
+    assert.are.equal(1, finalized)
+    for i = 2, 6 do assert.is_true(sizes[i] > sizes[i - 1], "nothing was freed while stopped") end
+  end)
+
   it("counts the memory the core holds in ts.memory(), which it reuses once freed", function()
     local function build()
       local g = ts.group "g"
