@@ -49,6 +49,18 @@ extern const tsq_class tsq_classes[];         /* action classes first, then help
 extern const size_t tsq_nclasses, tsq_naction_classes;
 extern const tsq_class_name tsq_class_names[]; /* sorted by strcmp */
 extern const size_t tsq_nclass_names;
+/* tsq_class_names by tsq_class_key (open addressing, -1 for an empty slot); the generator
+ * computes the same key */
+#define TSQ_CLASS_HASH 256
+extern const short tsq_class_hash[TSQ_CLASS_HASH];
+static inline unsigned tsq_class_key(const char *s, size_t n) {
+    unsigned h = (unsigned)n;
+    h = h * 33 ^ (unsigned char)s[n - 1];
+    h = h * 33 ^ (unsigned char)s[n > 8 ? n - 8 : 0];
+    h = h * 33 ^ (unsigned char)s[n / 2];
+    h = h * 33 ^ (unsigned char)s[(n * 3) / 4];
+    return h % TSQ_CLASS_HASH;
+}
 extern const tsq_class tsq_base_class;        /* SupportedEnvironment, Timeout, SuccessCodes */
 
 /* props.c */

@@ -11,16 +11,13 @@
 /* ------------------------------------------------------------------ catalogue */
 
 const tsq_class_info *tsq_class_find(const char *name) {
-    if (!name) return NULL;
-    size_t lo = 0, hi = tsq_nclass_names;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int r = strcmp(name, tsq_class_names[mid].name);
-        if (r == 0) return &tsq_classes[tsq_class_names[mid].cls].pub;
-        if (r < 0) hi = mid;
-        else lo = mid + 1;
+    size_t n = name ? strlen(name) : 0;
+    if (!n) return NULL;
+    for (unsigned h = tsq_class_key(name, n);; h = (h + 1) % TSQ_CLASS_HASH) {
+        int i = tsq_class_hash[h];
+        if (i < 0) return NULL;
+        if (strcmp(name, tsq_class_names[i].name) == 0) return &tsq_classes[tsq_class_names[i].cls].pub;
     }
-    return NULL;
 }
 
 size_t tsq_class_count(void) { return tsq_naction_classes; }

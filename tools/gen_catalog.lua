@@ -186,6 +186,30 @@ w("const tsq_class_name tsq_class_names[] = {\n")
 for _, e in ipairs(names) do w("    {%s, %d},\n", cstr(e[1]), e[2]) end
 w("};\nconst size_t tsq_nclass_names = %d;\n", #names)
 
+-- An open-addressed index of the names for tsq_class_find: the key mixes the length and
+-- four bytes (tsq_class_key in catalog.h computes the same), then linear probing.
+local HASH = 256
+local function key(s)
+  local n = #s
+  local h = n
+  h = h * 33 ~ s:byte(n)
+  h = h * 33 ~ s:byte((n > 8 and n - 8 or 0) + 1)
+  h = h * 33 ~ s:byte(n // 2 + 1)
+  h = h * 33 ~ s:byte((n * 3) // 4 + 1)
+  return h % HASH
+end
+local slots, longest = {}, 0
+for i, e in ipairs(names) do
+  local h, probes = key(e[1]), 1
+  while slots[h] do h, probes = (h + 1) % HASH, probes + 1 end
+  slots[h] = i - 1
+  if probes > longest then longest = probes end
+end
+assert(#names * 2 <= HASH, "the class name index needs more slots")
+w("const short tsq_class_hash[%d] = {", HASH)
+for h = 0, HASH - 1 do w("%s%d,", h % 16 == 0 and "\n    " or " ", slots[h] or -1) end
+w("\n};\n/* the longest probe: %d */\n", longest)
+
 local f = assert(io.open(dst, "w"))
 f:write(table.concat(out))
 f:close()

@@ -51,6 +51,14 @@ static void test_catalogue(void) {
         CHECK(tsq_class_prop(c, c->nprops) == NULL);
     }
     CHECK(tsq_class_at(36) == NULL);
+    /* the embedded helpers are found as well; near misses and
+     * other cases are not (the index hashes the length and a few bytes) */
+    CHECK(tsq_class_find("SMS_TaskSequence_ApplicationInfo") != NULL && tsq_class_find("ApplicationInfo") != NULL);
+    static const char *const misses[] = {"", "R", "SMS_TaskSequence_runcommandlineaction", "SMS_TaskSequence_RunCommandLineActio",
+                                         "SMS_TaskSequence_RunCommandLineActionX", "SMS_TaskSequence_", "runcommandline",
+                                         "XMS_TaskSequence_RunCommandLineAction", NULL};
+    for (int i = 0; misses[i]; i++) CHECK(tsq_class_find(misses[i]) == NULL);
+    CHECK(tsq_class_find(NULL) == NULL);
     CHECK(tsq_class_find("RunComandLine") == NULL);
     CHECK(tsq_class_find("BDD_Gather") == NULL);
     const tsq_class_info *rcl = tsq_class_find("RunCommandLine");
