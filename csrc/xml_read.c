@@ -625,13 +625,23 @@ typedef struct pev {
     uint32_t size; /* in a block: bytes of the event and its payload, a multiple of 8 */
     uint32_t pos;  /* pos_now when libxml2 reported it */
     int type;
+    uint32_t len, len2;           /* the payload's lengths: text (or target), PI data */
+    int has2;                     /* EV_PI: data given */
     int nns, ndef, nattr;         /* EV_START */
     const xmlChar *local, *prefix; /* EV_START */
     const xmlChar **attrs;        /* EV_START handed over: libxml2's array */
     const char *text, *text2;     /* handed over: the text; a PI's target and data */
-    uint32_t len, len2;           /* the payload's lengths: text (or target), PI data */
-    int has2;                     /* EV_PI: data given */
 } pev;
+/* In a block an event keeps only the fields its type reads (the rest of pev is never
+ * read there): an end is 16 bytes, a text 24 plus its bytes, a start 56 plus its
+ * attributes. The parsing thread writes less and the builder reads less. */
+#define HEAD_END 16
+#define HEAD_TEXT 24
+#define HEAD_START 56
+typedef char head_text_ok[offsetof(pev, nns) == HEAD_TEXT ? 1 : -1];
+typedef char head_start_ok[offsetof(pev, attrs) == HEAD_START ? 1 : -1];
+typedef char head_end_ok[offsetof(pev, len) <= HEAD_END ? 1 : -1];
+static size_t head_size(int type) { return type == EV_END ? HEAD_END : type == EV_START ? HEAD_START : HEAD_TEXT; }
 
 typedef struct pattr { /* EV_START in a block: per attribute, then the values' bytes */
     const xmlChar *name, *prefix;
@@ -641,7 +651,7 @@ typedef struct pattr { /* EV_START in a block: per attribute, then the values' b
 typedef struct pblock {
     struct pblock *next;
     size_t used;
-    char data[PIPE_BLOCK];
+    char data[PIPE_BLOCK]; /* 8-aligned: events (pev heads) are written in place */
 } pblock;
 
 typedef struct rpipe {
@@ -722,29 +732,35 @@ static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 static int rec_skip(rpipe *p) { return p->pr.failed || p->stopped; }
 
+
 static void rec_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
                       int nns, const xmlChar **ns, int nattr, int ndef, const xmlChar **attrs) {
     rpipe *p = ud;
     TSQ_UNUSED(uri); TSQ_UNUSED(ns);
     if (rec_skip(p)) return;
-    pev e;
-    memset(&e, 0, sizeof e);
-    e.type = EV_START;
-    e.pos = pos_now(&p->pr);
-    e.local = local, e.prefix = prefix, e.nns = nns, e.ndef = ndef, e.nattr = nattr;
-    size_t n = round8(sizeof e) + (size_t)nattr * sizeof(pattr), vals = 0;
+    uint32_t pos = pos_now(&p->pr);
+    size_t n = HEAD_START + (size_t)nattr * sizeof(pattr), vals = 0;
     for (int i = 0; i < nattr; i++) vals += (size_t)(attrs[i * 5 + 4] - attrs[i * 5 + 3]);
     n = round8(n + vals);
     char *at = reserve(p, n);
     if (!at) {
         if (p->stopped) return;
+        pev e;
+        memset(&e, 0, sizeof e);
+        e.type = EV_START;
+        e.pos = pos;
+        e.local = local, e.prefix = prefix, e.nns = nns, e.ndef = ndef, e.nattr = nattr;
         e.attrs = attrs;
         hand_over(p, &e);
         return;
     }
-    e.size = (uint32_t)n;
-    memcpy(at, &e, sizeof e);
-    pattr *pa = (pattr *)(at + round8(sizeof e));
+    pev *e = (pev *)at; /* the fields up to HEAD_START */
+    e->size = (uint32_t)n;
+    e->pos = pos;
+    e->type = EV_START;
+    e->nns = nns, e->ndef = ndef, e->nattr = nattr;
+    e->local = local, e->prefix = prefix;
+    pattr *pa = (pattr *)(at + HEAD_START);
     char *v = (char *)(pa + nattr);
     for (int i = 0; i < nattr; i++) {
         size_t vl = (size_t)(attrs[i * 5 + 4] - attrs[i * 5 + 3]);
@@ -760,36 +776,37 @@ static void rec_end(void *ud, const xmlChar *local, const xmlChar *prefix, const
     rpipe *p = ud;
     TSQ_UNUSED(local); TSQ_UNUSED(prefix); TSQ_UNUSED(uri);
     if (rec_skip(p)) return;
-    size_t n = round8(sizeof(pev));
-    char *at = reserve(p, n);
+    char *at = reserve(p, HEAD_END);
     if (!at) return; /* an end event always fits: only a stop gets here */
-    pev e;
-    memset(&e, 0, sizeof e);
-    e.type = EV_END;
-    e.pos = pos_now(&p->pr);
-    e.size = (uint32_t)n;
-    memcpy(at, &e, sizeof e);
+    pev *e = (pev *)at; /* size, pos and type */
+    e->size = HEAD_END;
+    e->pos = pos_now(&p->pr);
+    e->type = EV_END;
 }
 
 /* Text, CDATA, a comment or a PI: one or two strings after the event. */
 static void rec_text(rpipe *p, int type, const char *s, size_t len, const char *s2, size_t len2, int has2) {
     if (rec_skip(p)) return;
-    pev e;
-    memset(&e, 0, sizeof e);
-    e.type = type;
-    e.pos = pos_now(&p->pr);
-    e.len = (uint32_t)len, e.len2 = (uint32_t)len2, e.has2 = has2;
-    size_t n = round8(round8(sizeof e) + len + 1 + len2 + 1);
+    uint32_t pos = pos_now(&p->pr);
+    size_t n = round8(HEAD_TEXT + len + 1 + len2 + 1);
     char *at = len > UINT32_MAX / 2 ? NULL : reserve(p, n);
     if (!at) {
         if (p->stopped) return;
+        pev e;
+        memset(&e, 0, sizeof e);
+        e.type = type;
+        e.pos = pos;
+        e.len = (uint32_t)len, e.len2 = (uint32_t)len2, e.has2 = has2;
         e.text = s, e.text2 = s2;
         hand_over(p, &e);
         return;
     }
-    e.size = (uint32_t)n;
-    memcpy(at, &e, sizeof e);
-    char *t = at + round8(sizeof e);
+    pev *e = (pev *)at; /* the fields up to HEAD_TEXT */
+    e->size = (uint32_t)n;
+    e->pos = pos;
+    e->type = type;
+    e->len = (uint32_t)len, e->len2 = (uint32_t)len2, e->has2 = has2;
+    char *t = at + HEAD_TEXT;
     memcpy(t, s, len);
     t[len] = '\0';
     if (len2) memcpy(t + len + 1, s2, len2);
@@ -809,7 +826,7 @@ static void rec_pi(void *ud, const xmlChar *target, const xmlChar *data) {
 static void replay(rpipe *p, const pev *e, int in_block) {
     rd *b = p->b;
     b->ev_pos = e->pos;
-    const char *pay = (const char *)e + round8(sizeof *e);
+    const char *pay = (const char *)e + head_size(e->type); /* in a block: after the head */
     switch (e->type) {
     case EV_START: {
         const xmlChar **attrs = e->attrs;
