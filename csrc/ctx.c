@@ -236,6 +236,10 @@ void tsq_ctx_free(tsq_ctx *ctx) {
 
 void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out) { *out = ctx->limits; }
 
+void tsq_ctx_exiting(tsq_ctx *ctx) {
+    if (ctx && ctx->pool) ctx->exiting = 1;
+}
+
 void tsq_ctx_set_read_thread(tsq_ctx *ctx, int mode) {
     if (ctx) ctx->read_thread = mode < 0 ? -1 : mode > 0;
 }

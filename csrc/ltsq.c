@@ -97,6 +97,13 @@ statebox *ltsqi_state(lua_State *L) {
 
 LTSQ_API tsq_ctx *ltsq_context(lua_State *L) { return ltsqi_state(L)->ctx; }
 
+LTSQ_API void ltsq_exiting(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
+    statebox *s = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (s && s->ctx) tsq_ctx_exiting(s->ctx);
+}
+
 static int buf_gc(lua_State *L) {
     bufbox *b = lua_touserdata(L, 1);
     if (!b) return 0;

@@ -46,6 +46,10 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L);
 
 /* The per-state context (raises when the module was not opened in L). */
 LTSQ_API tsq_ctx *ltsq_context(lua_State *L);
+/* A host about to exit calls this before lua_close(L): closing the state then leaves the
+ * core's trees to the operating system (tsq_ctx_exiting); the state's own finalizers all
+ * run. Nothing happens when the module is not loaded in L. */
+LTSQ_API void ltsq_exiting(lua_State *L);
 
 /* Steps: pushes the one userdata of node n (nil when n is NULL): pushing the same node
  * twice gives the same value, so the script's edits are edits of the host's tree. Lua

@@ -123,7 +123,7 @@ void tsq_node_release(tsq_node *n) {
     if (!n) return;
     tsq_node *r = tsq_node_root(n);
     n->refs--;
-    if (--r->tree_refs == 0) tsq_node_destroy(r);
+    if (--r->tree_refs == 0 && !r->ctx->exiting) tsq_node_destroy(r);
 }
 
 uint32_t tsq_node_refs(const tsq_node *n) { return n ? n->refs : 0; }
@@ -161,7 +161,7 @@ void tsq_node_release_all(tsq_node *const *nodes, size_t count) {
         if (pending && (!n || r != root)) {
             root->tree_refs -= pending;
             pending = 0;
-            if (root->tree_refs == 0) tsq_node_destroy(root);
+            if (root->tree_refs == 0 && !root->ctx->exiting) tsq_node_destroy(root);
         }
         if (!n) break;
         root = r;

@@ -124,6 +124,13 @@ TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, ts
  * TSQ_READ_THREAD was set when the context was made). A host that already reads on one
  * thread per CPU (tsq apply --jobs N) turns it off. */
 TSQ_API void tsq_ctx_set_read_thread(tsq_ctx *ctx, int mode);
+/* The process is about to exit: from now on a tree whose last reference goes is left to
+ * the operating system instead of being freed node by node, and so are the trees still
+ * alive when the context is freed (freeing a few hundred megabytes of nodes is a
+ * noticeable part of a short program's run; tsq calls this before it closes its Lua
+ * state). A context made with TSQ_NO_POOL in the environment ignores it, so that memory
+ * checkers still see every block freed. */
+TSQ_API void tsq_ctx_exiting(tsq_ctx *ctx);
 
 /* Memory from and back to the context; `size` must be the size allocated. Blocks up to
  * 1,024 bytes are kept on the context's free lists for reuse (and go back to its allocator

@@ -39,6 +39,7 @@ struct tsq_ctx {
     const char *atom[A_COUNT];
     int pool;             /* 0: TSQ_NO_POOL was set, every node and block is its own allocation */
     int read_thread;      /* TSQ_READ_THREAD: -1 by size (the default), 0 never, 1 always */
+    int exiting;          /* tsq_ctx_exiting: trees are not freed any more */
     void *read_blocks;    /* xml_read.c: event blocks kept for the next document's parsing thread */
     tsq_node *free_nodes; /* node structs ready for use (linked through next) */
     struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */

@@ -567,6 +567,7 @@ int main(int argc, char **argv) {
     lua_pushlightuserdata(L, &m);
     int status = lua_pcall(L, 1, 0, 0); /* errors from inside carry their traceback already */
     report(L, status);
+    ltsq_exiting(L); /* the documents still open go with the process, not node by node */
     close_state(L);
     if (status != LUA_OK) return EXIT_FAILURE;
     return m.code;

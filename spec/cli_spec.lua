@@ -173,6 +173,25 @@ print(sum, names, #seq:to_xml() > 0)
     end)
   end
 
+  it("runs the script's finalizers and flushes its files at exit, documents still open", function()
+    -- tsq leaves the core's trees to the operating system at exit (ltsq_exiting), but the
+    -- state is closed as lua closes it: __gc and open files behave as under lua
+    local s, out1, out2 = dir .. "/atexit.lua", dir .. "/atexit1.txt", dir .. "/atexit2.txt"
+    write(s, ([[
+local ts = require "tasksequence"
+keep = { ts.load(%q), ts.sequence "new" { ts.group "g" { ts.RunCommandLine "a" } } }
+keep[3] = keep[1][1]
+local f = io.open(%q, "w")
+f:write("unclosed and unflushed")
+setmetatable({}, { __gc = function() local g = io.open(%q, "w") g:write("finalized ", #keep[1]) g:close() end })
+_G.f = f
+]]):format(file, out1, out2))
+    local _, err, rc = tsq("run", s)
+    assert.equals(0, rc, err)
+    assert.equals("unclosed and unflushed", read(out1))
+    assert.equals("finalized 2", read(out2))
+  end)
+
   it("exits 1 with a traceback when a script raises", function()
     local s = dir .. "/boom.lua"
     write(s, [[local function f() error("boom") end f()]])

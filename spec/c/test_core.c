@@ -549,6 +549,25 @@ static int parse_round(tsq_ctx *ctx, const char *text) {
     return ok;
 }
 
+static void test_exiting(void) {
+    CASE("a context told the process is exiting leaves its trees to the operating system");
+    meter m = {0, 0, 0, 0, 0};
+    tsq_ctx *c = tsq_ctx_new(meter_alloc, &m);
+    tsq_node *kept = parse(c, "<sequence version=\"3.10\"><group name=\"kept\"/></sequence>");
+    tsq_node *dropped = parse(c, "<sequence version=\"3.10\"><group name=\"dropped\"/></sequence>");
+    CHECK(kept && dropped);
+    const char *np = getenv("TSQ_NO_POOL");
+    int pooled = !(np && *np && strcmp(np, "0") != 0);
+    tsq_node_release(dropped); /* before: freed */
+    size_t live = m.live;
+    tsq_ctx_exiting(c);
+    tsq_node_release(kept); /* after: left alone when pooled */
+    CHECK(pooled ? m.live == live : m.live < live);
+    tsq_ctx_free(c);
+    CHECK(pooled ? m.live > 0 : m.live == 0); /* what the trees held, left to the OS */
+    CHECK(m.mismatches == 0);
+}
+
 static void test_spare_chunks(void) {
     CASE("a context keeps the arena chunks of released documents for the next one");
     const char *was = getenv("TSQ_NO_POOL");
@@ -868,5 +887,6 @@ int main(void) {
     tsq_ctx_free(ctx);
     test_memory();
     test_spare_chunks();
+    test_exiting();
     DONE();
 }
