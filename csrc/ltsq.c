@@ -35,12 +35,15 @@ static void *state_alloc(void *ud, void *p, size_t osize, size_t nsize) {
  * at least 4 MiB): the pause Lua applies to its own heap, applied to the memory behind
  * the boxes. A loop over thousands of documents then holds a few of them at a time, and
  * building one large sequence collects a handful of times, not once per allocation. */
-void ltsqi_gc_pace(lua_State *L) {
+/* The state's box, or NULL when the module is not loaded in L. */
+static statebox *state_of(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
     statebox *s = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    ltsqi_gc_pace_state(L, s);
+    return s;
 }
+
+void ltsqi_gc_pace(lua_State *L) { ltsqi_gc_pace_state(L, state_of(L)); }
 
 void ltsqi_gc_pace_state(lua_State *L, statebox *s) {
     if (!s || s->inuse < s->collect_at || !lua_gc(L, LUA_GCISRUNNING)) return; /* stopped: as the script asked */
@@ -66,12 +69,6 @@ const char ltsqi_key_state[] = "tasksequence.state", ltsqi_key_boxes[] = "taskse
            ltsqi_key_envs[] = "tasksequence.envs", ltsqi_key_step_mt[] = STEP_MT,
            ltsqi_key_cond_mt[] = COND_MT;
 
-void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
-    void *p = lua_touserdata(L, idx);
-    if (!p || lua_rawlen(L, idx) != 2 * sizeof(void *)) return NULL;
-    return ((const char *const *)p)[1] == tag ? p : NULL;
-}
-
 void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname) {
     void *p = ltsqi_testbox(L, idx, tag);
     if (!p) luaL_typeerror(L, idx, tname);
@@ -88,9 +85,7 @@ static int state_gc(lua_State *L) {
 }
 
 statebox *ltsqi_state(lua_State *L) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
-    statebox *s = lua_touserdata(L, -1);
-    lua_pop(L, 1);
+    statebox *s = state_of(L);
     if (!s || !s->ctx) luaL_error(L, "tasksequence.core is not loaded in this state");
     return s;
 }
@@ -98,9 +93,7 @@ statebox *ltsqi_state(lua_State *L) {
 LTSQ_API tsq_ctx *ltsq_context(lua_State *L) { return ltsqi_state(L)->ctx; }
 
 LTSQ_API void ltsq_exiting(lua_State *L) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STATE_KEY);
-    statebox *s = lua_touserdata(L, -1);
-    lua_pop(L, 1);
+    statebox *s = state_of(L);
     if (s && s->ctx) tsq_ctx_exiting(s->ctx);
 }
 
@@ -417,7 +410,7 @@ LTSQ_API int luaopen_tasksequence_core(lua_State *L) {
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, "methods");
         lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
-        lua_pushvalue(L, -3);
+        lua_pushvalue(L, -3); /* the metatable (not yet in the registry) */
         lua_pushcclosure(L, ltsqi_step_index, 3); /* methods, boxes, metatable */
         lua_setfield(L, -2, "__index");
     }

@@ -56,7 +56,12 @@ typedef struct envbox {
 
 /* Box types by tag: the tag is the box's second word (stepbox, condbox). */
 extern const char ltsqi_tag_step[], ltsqi_tag_cond[];
-void *ltsqi_testbox(lua_State *L, int idx, const char *tag);
+/* The box at idx when it is one of the type `tag` (in line: every step field goes by it). */
+static inline void *ltsqi_testbox(lua_State *L, int idx, const char *tag) {
+    void *p = lua_touserdata(L, idx);
+    if (!p || lua_rawlen(L, idx) != 2 * sizeof(void *)) return NULL;
+    return ((const char *const *)p)[1] == tag ? p : NULL;
+}
 void *ltsqi_checkbox(lua_State *L, int idx, const char *tag, const char *tname);
 
 #define ERR_INIT(e) memset(&(e), 0, sizeof(e))

@@ -36,10 +36,16 @@ static void push_box(lua_State *L, tsq_node *n, int boxes, int mt) {
     new_box(L, n, boxes, mt);
 }
 
-/* push_box, or new_box when `fresh`, with the two tables from the registry. */
-static void push_box_reg(lua_State *L, tsq_node *n, int fresh) {
+/* Pushes the box table and the step metatable (what new_box and push_box take), from
+ * the registry: for closures to keep as upvalues, or for one push. */
+static void push_box_tables(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
     lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+}
+
+/* push_box, or new_box when `fresh`, with the two tables from the registry. */
+static void push_box_reg(lua_State *L, tsq_node *n, int fresh) {
+    push_box_tables(L);
     int top = lua_gettop(L);
     if (fresh) new_box(L, n, top - 1, top);
     else push_box(L, n, top - 1, top);
@@ -62,9 +68,8 @@ void ltsqi_push_owned_node(lua_State *L, tsq_node *n) {
 
 /* The step at idx, checked in line (the common case); ltsq_checknode raises otherwise. */
 static inline tsq_node *check_step(lua_State *L, int idx) {
-    const stepbox *b = lua_touserdata(L, idx);
-    if (b && lua_rawlen(L, idx) == sizeof *b && b->tag == ltsqi_tag_step && b->n) return b->n;
-    return ltsq_checknode(L, idx);
+    const stepbox *b = ltsqi_testbox(L, idx, ltsqi_tag_step);
+    return b && b->n ? b->n : ltsq_checknode(L, idx);
 }
 
 LTSQ_API tsq_node *ltsq_testnode(lua_State *L, int idx) {
@@ -716,8 +721,7 @@ int ltsqi_constructor(lua_State *L) {
     if (!tsq_class_find(cls)) return luaL_argerror(L, 1, "unknown action class");
     lua_settop(L, 2);
     lua_pushlightuserdata(L, ltsqi_state(L));
-    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    push_box_tables(L);
     lua_pushcclosure(L, ctor_call, 5); /* class, fail, state, boxes, step metatable */
     return 1;
 }
@@ -800,8 +804,7 @@ static int step_child(lua_State *L) {
 
 /* The iterators are closures over the box table and the step metatable. */
 static void push_iter(lua_State *L, lua_CFunction f) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, BOXES_KEY);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STEP_MT_KEY);
+    push_box_tables(L);
     lua_pushcclosure(L, f, 2);
 }
 
