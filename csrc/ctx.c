@@ -195,9 +195,9 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
      * or a leak shows up as one */
     const char *np = getenv("TSQ_NO_POOL");
     ctx->pool = !(np && *np && strcmp(np, "0") != 0);
-    /* TSQ_READ_THREAD: 0 reads every document on the calling thread alone, 1 gives every
-     * document a parsing thread (for tests); unset: documents from 1 MiB up get one where
-     * there are two CPUs or more (tsq_ctx_set_read_thread) */
+    /* TSQ_READ_THREAD: 0 reads every document on the calling thread alone, 1 reads every
+     * document in two halves where it can (for tests); unset: documents from 64 KiB up are
+     * read in two halves where there are two CPUs or more (tsq_ctx_set_read_thread) */
     const char *rt = getenv("TSQ_READ_THREAD");
     ctx->read_thread = rt && *rt ? (strcmp(rt, "0") == 0 ? 0 : 1) : -1;
     tsq_ctx_set_limits(ctx, NULL, NULL);
@@ -214,7 +214,6 @@ tsq_ctx *tsq_ctx_new(tsq_alloc_fn alloc, void *ud) {
 void tsq_ctx_free(tsq_ctx *ctx) {
     if (!ctx) return;
     tsq_protos_free(ctx);
-    tsq_read_blocks_free(ctx);
     tsq_spare_chunks_free(ctx);
     tsq_buf_free(&ctx->scratch);
     tsq_names *t = &ctx->names;
@@ -463,6 +462,29 @@ void tsq_src_unref_n(tsq_src *s, size_t n) {
     s->chunks = NULL;
     tsq_bytes_free(ctx, s->bytes, s->len, s->mapped);
     ctx->alloc(ctx->ud, s, sizeof *s, 0);
+}
+
+void tsq_src_adopt(tsq_src *s, tsq_src *from) {
+    if (!from->chunks) return;
+    if (!s->chunks) {
+        s->chunks = from->chunks;
+        s->at = from->at;
+        s->left = from->left;
+    } else {
+        tsq_chunk *t = s->chunks;
+        while (t->next) t = t->next;
+        t->next = from->chunks;
+    }
+    from->chunks = NULL;
+    from->at = NULL;
+    from->left = 0;
+}
+
+void tsq_src_drop(tsq_src *s) {
+    chunks_free(s->ctx, s->chunks);
+    s->chunks = NULL;
+    s->at = NULL;
+    s->left = 0;
 }
 
 /* The slow path of tsq_src_arena: a new chunk (size is rounded already). */

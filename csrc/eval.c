@@ -1030,10 +1030,6 @@ static struct tsq_ccache *cache_of(const tsq_node *n) {
     return cc;
 }
 
-int tsq_node_precompile(const tsq_node *n) {
-    return (n->type != N_GROUP && n->type != N_ACTION) || cache_of(n) != NULL;
-}
-
 tsq_status tsq_node_eval_fast(const tsq_node *n, tsq_env *env, int *result, tsq_error *err, tsq_buf *scratch,
                               tsq_memo *memo) {
     *result = 1;

@@ -119,10 +119,12 @@ TSQ_API void tsq_ctx_get_limits(const tsq_ctx *ctx, tsq_limits *out);
 /* Applies to documents read afterwards. TSQ_EINVAL (nothing changed) for a value out of
  * range, e.g. max_document of 4 GiB or more. */
 TSQ_API tsq_status tsq_ctx_set_limits(tsq_ctx *ctx, const tsq_limits *limits, tsq_error *err);
-/* Whether documents read in this context get a parsing thread (see tsq_load): 0 never,
- * 1 always, -1 by size (from 1 MiB, on a machine with two CPUs or more; the default unless
- * TSQ_READ_THREAD was set when the context was made). A host that already reads on one
- * thread per CPU (tsq apply --jobs N) turns it off. */
+/* Whether documents read in this context are read in two halves by two threads (see
+ * tsq_load): 0 never, 1 always (where the document allows it), -1 by size (from 64 KiB, on
+ * a machine with two CPUs or more; the default unless TSQ_READ_THREAD was set when the
+ * context was made). A host that already reads on one thread per CPU (tsq apply --jobs N)
+ * turns it off, and so does a host whose allocator must only ever be called from the
+ * thread that made the context. */
 TSQ_API void tsq_ctx_set_read_thread(tsq_ctx *ctx, int mode);
 /* The process is about to exit: from now on a tree whose last reference goes is left to
  * the operating system instead of being freed node by node, and so are the trees still
@@ -359,10 +361,12 @@ typedef enum tsq_wrapper {
  * failure. `name` names the document in errors (NULL: "<string>"). Errors: TSQ_ENOTFOUND
  * and TSQ_EIO (the file), TSQ_EPARSE (malformed, with line and column; also a DTD or
  * non-UTF-8 text), TSQ_ELIMIT (tsq_limits), TSQ_ENOMEM. tsq_parse copies the data.
- * A document of 1 MiB or more is parsed (on a machine with two CPUs or more) by a helper
- * thread (libxml2 only) while the calling thread builds the tree; the call returns when
- * both are done. The context and its allocator are used on the calling thread alone,
- * which compiles the conditions of the steps read so far while it waits for the helper.
+ * A document of 64 KiB or more is read (on a machine with two CPUs or more) by two
+ * parsers at once: the calling thread reads up to a cut a little past the middle, a
+ * helper thread from there, and the two trees are joined; the call returns when both are
+ * done. The context and its allocator are then also called from the helper thread, never
+ * at the same time as from the calling thread. A bad document is read again whole, so
+ * the error (message, line, column) is that of a read on one thread.
  * tsq_ctx_set_read_thread (or TSQ_READ_THREAD=0/1 when the context is made) chooses. */
 TSQ_API tsq_status tsq_load(tsq_ctx *ctx, const char *path, tsq_node **out, tsq_error *err);
 TSQ_API tsq_status tsq_parse(tsq_ctx *ctx, const char *data, size_t len, const char *name,

@@ -40,7 +40,6 @@ struct tsq_ctx {
     int pool;             /* 0: TSQ_NO_POOL was set, every node and block is its own allocation */
     int read_thread;      /* TSQ_READ_THREAD: -1 by size (the default), 0 never, 1 always */
     int exiting;          /* tsq_ctx_exiting: trees are not freed any more */
-    void *read_blocks;    /* xml_read.c: event blocks kept for the next document's parsing thread */
     tsq_node *free_nodes; /* node structs ready for use (linked through next) */
     struct tsq_slab *slabs; /* the blocks node structs are cut from, freed with the context */
     void *small_free[64];   /* tsq_small_alloc: free blocks of 16, 32, ... 1024 bytes */
@@ -61,7 +60,6 @@ struct tsq_ctx {
     } child_at;
 };
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
-void tsq_read_blocks_free(tsq_ctx *ctx); /* xml_read.c: the parsing thread's blocks it keeps */
 void tsq_spare_chunks_free(tsq_ctx *ctx); /* ctx.c: the arena chunks it keeps */
 
 void *tsq_ctx_alloc(tsq_ctx *ctx, void *p, size_t osize, size_t nsize);
@@ -118,6 +116,11 @@ void tsq_src_ref(tsq_src *s);
 void tsq_src_unref(tsq_src *s);
 void tsq_src_unref_n(tsq_src *s, size_t n); /* n releases at once; s may be NULL */
 void *tsq_src_arena_grow(tsq_src *s, size_t size);
+/* Moves from's arena chunks to s (s's current chunk stays current; when s has none,
+ * from's becomes it). */
+void tsq_src_adopt(tsq_src *s, tsq_src *from);
+/* Frees s's arena chunks (a source that nothing was read into). */
+void tsq_src_drop(tsq_src *s);
 /* 8-byte aligned, lives as long as s; the reader calls this for every node and value */
 static inline void *tsq_src_arena(tsq_src *s, size_t size) {
     size = (size + 7) & ~(size_t)7;
@@ -271,8 +274,5 @@ tsq_node *tsq_tree_next(const tsq_node *top, const tsq_node *cur);
 /* Condition cache hooks (eval.c) called when a step's condition element changes
  * or the node is destroyed. */
 void tsq_ccache_free(tsq_ctx *ctx, struct tsq_ccache *cc);
-/* Compiles the condition of step n into its cache now rather than at its first evaluation
- * (eval.c); 0 when out of memory (nothing kept: the first evaluation compiles it). */
-int tsq_node_precompile(const tsq_node *n);
 
 #endif

@@ -55,17 +55,21 @@ typedef struct rd {
     int failed;
     tsq_error *err;
     int line, col;        /* position of our own error */
-    struct rpipe *pipe;    /* building from a parsing thread's events (see below), or NULL */
-    uint32_t ev_pos;      /* then: where libxml2 stood when it reported the event */
-    tsq_node **conds;     /* then: steps read whole that have a condition, to compile while */
-    size_t nconds, cconds, done_conds; /* the builder waits for the parser */
+    /* A document read in two halves by two parsers (see "two parsers" below): */
+    tsq_src *nsrc;        /* the source the nodes point to (src is then a half's arena) */
+    pthread_mutex_t *lock; /* held around every use of the context (names, allocator) */
+    uint32_t cut;         /* first half: the end tags after this offset are the closing ones */
+    int synth;            /* second half: start tags of the opening prefix still to come */
+    int nsynth;           /* second half: nodes made for the prefix (each an open element) */
+    const char *prefix;   /* second half: the opening prefix (its offsets are the nodes') */
+    const uint32_t *synth_end; /* the ends of its start tags */
+    tsq_node **synth_nodes;
 } rd;
 
 /* The offset in the source where libxml2 stands: what xmlByteConsumed computes, read from
  * the input directly on this hot path (twice per element) when no encoder is involved,
  * which is always so for the UTF-8 documents this reader accepts. */
 static uint32_t pos_now(rd *r) {
-    if (r->pipe) return r->ev_pos;
     xmlParserInputPtr in = r->px->input;
     long p;
     if (in && in->base && in->cur && !(in->buf && in->buf->encoder))
@@ -75,7 +79,6 @@ static uint32_t pos_now(rd *r) {
     return p < 0 ? 0 : (uint32_t)p;
 }
 
-static void pipe_stop(struct rpipe *p);
 
 static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *msg) {
     if (r->failed) return;
@@ -96,8 +99,7 @@ static void fail_at(rd *r, tsq_status code, uint32_t pos, const char *msg) {
         r->err->column = col;
         tsq_err(r->err, code, "%s", msg);
     }
-    if (r->pipe) pipe_stop(r->pipe);
-    else xmlStopParser(r->px);
+    xmlStopParser(r->px);
 }
 
 static void on_error(void *ud, xmlErrorPtr e) {
@@ -133,21 +135,67 @@ static xmlEntityPtr on_entity(void *ud, const xmlChar *name) {
     return NULL;
 }
 
+/* The context (its names and its allocator) is used by one thread at a time: when two
+ * parsers build at once, each takes the lock around it. */
+static void rd_lock(rd *r) {
+    if (r->lock) pthread_mutex_lock(r->lock);
+}
+static void rd_unlock(rd *r) {
+    if (r->lock) pthread_mutex_unlock(r->lock);
+}
+
+static void *arena_slow(rd *r, size_t size) {
+    rd_lock(r);
+    void *p = tsq_src_arena_grow(r->src, size);
+    rd_unlock(r);
+    return p;
+}
+/* tsq_src_arena for the reader: a new chunk comes from the context under the lock */
+static inline void *rd_arena(rd *r, size_t size) {
+    tsq_src *s = r->src;
+    size = (size + 7) & ~(size_t)7;
+    if (size <= s->left) {
+        void *p = s->at;
+        s->at += size;
+        s->left -= size;
+        return p;
+    }
+    return arena_slow(r, size);
+}
+
+static const char *rd_intern_n(rd *r, const char *s, size_t n) {
+    rd_lock(r);
+    const char *name = tsq_intern_n(r->ctx, s, n);
+    rd_unlock(r);
+    return name;
+}
+
+/* tsq_node_link at the end, without counting a change of the tree: a new tree is no
+ * child index's business, and the two halves' builders must not write to the context */
+static void link_last(tsq_node *parent, tsq_node *child) {
+    child->parent = parent;
+    child->next = NULL;
+    child->prev = parent->last;
+    if (parent->last) parent->last->next = child;
+    else parent->first = child;
+    parent->last = child;
+}
+
 static tsq_node *new_node(rd *r, tsq_ntype type, const char *name) {
-    tsq_node *n = tsq_src_arena(r->src, sizeof *n);
+    tsq_node *n = rd_arena(r, sizeof *n);
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
     n->ctx = r->ctx;
     n->type = (uint8_t)type;
     n->name = name;
-    n->src = r->src;
+    n->src = r->nsrc;
     n->flags = F_ARENA | F_RAW;
     r->nodes++;
     return n;
 }
 
 static char *arena_str(rd *r, const char *s, size_t n) {
-    char *d = tsq_src_arena(r->src, n + 1);
+    char *d = rd_arena(r, n + 1);
     if (!d) return NULL;
     memcpy(d, s, n);
     d[n] = '\0';
@@ -174,7 +222,7 @@ static char *take_text(rd *r, uint32_t *len) {
         /* at itself: add_text kept n + 1 <= left, and left is a multiple of the arena's
          * 8-byte rounding; were that ever not so, a new chunk comes back and the text is
          * copied from the old chunk's free end, which nothing has touched */
-        d = tsq_src_arena(r->src, n + 1);
+        d = rd_arena(r, n + 1);
         if (d && d != at) memcpy(d, at, n);
         if (d) d[n] = '\0';
         *len = (uint32_t)n;
@@ -207,7 +255,7 @@ static int flush_text_slow(rd *r, uint32_t end) {
     t->text_len = len;
     t->s0 = t->s1 = r->text_start;
     t->s2 = end;
-    tsq_node_link(r->cur, NULL, t);
+    link_last(r->cur, t);
     r->text_cdata = 0;
     return 1;
 }
@@ -217,7 +265,7 @@ static int is_sp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n
 /* Decodes an attribute value: entity and character references, and the normalisation
  * of white space characters to spaces (a CR LF pair counts as one line end). */
 static char *decode_attr(rd *r, const char *s, size_t n, uint32_t *outlen) {
-    char *d = tsq_src_arena(r->src, n + 1), *o = d;
+    char *d = rd_arena(r, n + 1), *o = d;
     if (!d) return NULL;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -267,7 +315,7 @@ static tsq_ntype kind_of(rd *r, const char *name) {
 static const char *dict_name(rd *r, const xmlChar *key) {
     size_t h = (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u) >> 56); /* names sit byte-adjacent */
     if (r->names[h].key == key) return r->names[h].name;
-    const char *name = tsq_intern(r->ctx, (const char *)key);
+    const char *name = rd_intern_n(r, (const char *)key, strlen((const char *)key));
     if (name) {
         r->names[h].key = key;
         r->names[h].name = name;
@@ -279,7 +327,7 @@ static const char *dict_name(rd *r, const xmlChar *key) {
  * place is "&#38;" (how it passes an escaped '&' when it does not substitute entities). */
 static char *copy_value(rd *r, const xmlChar *v, const xmlChar *end, uint32_t *outlen) {
     size_t n = (size_t)(end - v);
-    char *d = tsq_src_arena(r->src, n + 1);
+    char *d = rd_arena(r, n + 1);
     if (!d) return NULL;
     if (n <= 32) { /* most values: one pass, eight bytes at a time, no library calls */
         size_t i = 0;
@@ -322,7 +370,9 @@ static int grow_tmp(rd *r, size_t need) {
     if (need <= r->tmpcap) return 1;
     size_t nc = r->tmpcap ? r->tmpcap * 2 : 16;
     while (nc < need) nc *= 2;
+    rd_lock(r);
     tsq_attr *t = tsq_ctx_alloc(r->ctx, r->tmp, r->tmpcap * sizeof *t, nc * sizeof *t);
+    rd_unlock(r);
     if (!t) return 0;
     r->tmp = t;
     r->tmpcap = nc;
@@ -351,7 +401,7 @@ static long raw_attrs(rd *r, const char *q, const char *end, uint32_t s0) {
             return -1;
         }
         tsq_attr *a = &r->tmp[na];
-        if (!(a->name = tsq_intern_n(r->ctx, an, (size_t)(ane - an)))) return -1;
+        if (!(a->name = rd_intern_n(r, an, (size_t)(ane - an)))) return -1;
         if (!(a->value = decode_attr(r, v, (size_t)(q - v), &a->len))) return -1;
         a->raw = (int16_t)(na < 32767 ? (int)na : -1);
         a->owned = 0;
@@ -366,11 +416,44 @@ static long raw_attrs(rd *r, const char *q, const char *end, uint32_t s0) {
     return (long)na;
 }
 
+/* Second half: a start tag of the opening prefix, which stands for an element open where
+ * the half begins. Its node is the first half's element's stand-in: its children and its
+ * end go to that element, the node itself to nothing. */
+static void on_start_open(rd *r, const xmlChar *local, const xmlChar *prefix) {
+    int i = r->nsynth;
+    uint32_t s0 = i ? r->synth_end[i - 1] : 0, s1 = r->synth_end[i];
+    const char *name;
+    if (!prefix) {
+        name = dict_name(r, local);
+    } else {
+        const char *q = r->prefix + s0 + 1, *e = q;
+        while (e < r->prefix + s1 && !is_sp(*e) && *e != '>' && *e != '/') e++;
+        name = rd_intern_n(r, q, (size_t)(e - q));
+    }
+    tsq_node *n = name && ++r->depth <= (int)r->ctx->limits.max_depth ? new_node(r, kind_of(r, name), name) : NULL;
+    if (!n) {
+        fail_at(r, TSQ_ENOMEM, 0, "out of memory or too deep");
+        return;
+    }
+    n->s0 = s0;
+    n->s1 = s1;
+    if (r->cur) link_last(r->cur, n);
+    else r->root = n;
+    r->cur = n;
+    r->text_start = s1;
+    r->synth_nodes[r->nsynth++] = n;
+    r->synth--;
+}
+
 static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
                      int nns, const xmlChar **ns, int nattr, int ndef, const xmlChar **attrs) {
     rd *r = ud;
     TSQ_UNUSED(uri); TSQ_UNUSED(ns);
     if (r->failed) return;
+    if (r->synth) {
+        on_start_open(r, local, prefix);
+        return;
+    }
     uint32_t p = pos_now(r);
     const char *b = r->bytes;
     if (p >= r->len || !(b[p] == '>' || (b[p] == '/' && p + 1 < r->len && b[p + 1] == '>'))) {
@@ -403,7 +486,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     } else {
         const char *nm = q;
         while (q < end && !is_sp(*q)) q++;
-        name = tsq_intern_n(r->ctx, nm, (size_t)(q - nm));
+        name = rd_intern_n(r, nm, (size_t)(q - nm));
     }
     if (!name) goto oom;
     long na = 0;
@@ -418,7 +501,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
             return;
         }
         /* straight into the arena: the attributes are known before the node is made */
-        if (!(direct = tsq_src_arena(r->src, (size_t)nattr * sizeof *direct))) goto oom;
+        if (!(direct = rd_arena(r, (size_t)nattr * sizeof *direct))) goto oom;
         for (int i = 0; i < nattr; i++) {
             const xmlChar *v = attrs[i * 5 + 3], *ve = attrs[i * 5 + 4];
             if ((uint64_t)(ve - v) > r->ctx->limits.max_text) {
@@ -446,7 +529,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
         if (direct) {
             n->attrs = direct;
         } else {
-            if (!(n->attrs = tsq_src_arena(r->src, (size_t)na * sizeof *n->attrs))) goto oom;
+            if (!(n->attrs = rd_arena(r, (size_t)na * sizeof *n->attrs))) goto oom;
             memcpy(n->attrs, r->tmp, (size_t)na * sizeof *n->attrs);
         }
         n->nattrs = n->cattrs = (uint16_t)na;
@@ -455,7 +538,7 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     n->s1 = s1;
     if (empty) n->flags |= F_EMPTY_TAG | F_SRC_EMPTY;
     if (r->cur) {
-        tsq_node_link(r->cur, NULL, n);
+        link_last(r->cur, n);
         if (name == r->ctx->atom[A_condition]) r->cur->flags |= F_COND;
     } else {
         r->root = n;
@@ -473,6 +556,17 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     if (r->failed || !r->cur) return;
     tsq_node *n = r->cur;
     uint32_t p = pos_now(r);
+    if (r->cut && p > r->cut) {
+        /* first half: one of the end tags appended at the cut, which close what is open
+         * there; the second half has the elements' real ends. Pending text is what a
+         * single read flushes at the start tag that stands at the cut. */
+        if (!flush_text(r, r->cut)) goto oom;
+        drop_text(r);
+        r->text_start = r->cut;
+        r->cur = n->parent;
+        r->depth--;
+        return;
+    }
     if (p == 0 || p > r->len || r->bytes[p - 1] != '>') {
         fail_at(r, TSQ_EPARSE, p, "internal error: lost the position of an end tag");
         return;
@@ -494,14 +588,6 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
         }
     }
     drop_text(r);
-    if (r->pipe && (n->flags & F_COND) && (n->type == N_ACTION || n->type == N_GROUP)) {
-        if (r->nconds == r->cconds) { /* out of memory here only means fewer compiled early */
-            size_t nc = r->cconds ? r->cconds * 2 : 1024;
-            tsq_node **v = tsq_ctx_alloc(r->ctx, r->conds, r->cconds * sizeof *v, nc * sizeof *v);
-            if (v) r->conds = v, r->cconds = nc;
-        }
-        if (r->nconds < r->cconds) r->conds[r->nconds++] = n;
-    }
     r->cur = n->parent;
     r->text_start = p;
     r->depth--;
@@ -522,10 +608,14 @@ static void add_text(rd *r, const char *s, int len) {
             r->ta_len += (size_t)len;
             return;
         }
+        rd_lock(r);
         tsq_buf_add(&r->text, r->src->at, r->ta_len); /* from here on, all of it in `text` */
+        rd_unlock(r);
         r->ta_len = 0;
     }
+    rd_lock(r);
     tsq_buf_add(&r->text, s, (size_t)len);
+    rd_unlock(r);
     if (r->text.failed) fail_at(r, TSQ_ENOMEM, 0, "out of memory");
 }
 
@@ -550,7 +640,7 @@ static void markup_node(rd *r, tsq_ntype type, const char *text, const char *ope
     n->text_len = (uint32_t)strlen(text);
     n->s0 = n->s1 = s0;
     n->s2 = p;
-    tsq_node_link(r->cur, NULL, n);
+    link_last(r->cur, n);
     r->text_start = p;
     return;
 oom:
@@ -599,285 +689,16 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
     return 1;
 }
 
-/* ------------------------------------------------------------------ a parsing thread */
+/* ------------------------------------------------------------------ parsers */
 
-/* A large document is read by two threads. A parsing thread runs libxml2 and records what
- * its callbacks report as events in blocks; the calling thread replays them through the
- * same callbacks (on_start, on_end, ...) into the tree while the next block is parsed. The
- * tree, the context and its allocator stay on the calling thread: the parsing thread
- * touches nothing but libxml2 and the blocks, which the calling thread allocates before it
- * starts. An event too large for a block is handed over synchronously: the parsing thread
- * waits in its callback while the calling thread builds from libxml2's own buffers. Names
- * are libxml2's dictionary pointers, valid until the parser is freed once both are done.
- * Errors come out as in a read on one thread: the builder's error, when there is one, is
- * the earlier in the document (it has seen only events from before libxml2's).
- * TSQ_READ_THREAD=0 in the environment (when the context is made) reads on one thread. */
-
-#define PIPE_BLOCK ((size_t)128 * 1024)
-#define PIPE_BLOCKS 8               /* at most, in flight; fewer for a smaller document */
-#define PIPE_MIN ((size_t)1024 * 1024) /* smaller ones gain little or lose (measured) */
-#define PIPE_SPIN 20000 /* pauses the builder spins through before it sleeps */
-
-enum { EV_START = 1, EV_END, EV_TEXT, EV_CDATA, EV_COMMENT, EV_PI };
-
-/* One event, in a block (followed by its payload) or handed over on the parser's stack. */
-typedef struct pev {
-    uint32_t size; /* in a block: bytes of the event and its payload, a multiple of 8 */
-    uint32_t pos;  /* pos_now when libxml2 reported it */
-    int type;
-    uint32_t len, len2;           /* the payload's lengths: text (or target), PI data */
-    int has2;                     /* EV_PI: data given */
-    int nns, ndef, nattr;         /* EV_START */
-    const xmlChar *local, *prefix; /* EV_START */
-    const xmlChar **attrs;        /* EV_START handed over: libxml2's array */
-    const char *text, *text2;     /* handed over: the text; a PI's target and data */
-} pev;
-/* In a block an event keeps only the fields its type reads (the rest of pev is never
- * read there): an end is 16 bytes, a text 24 plus its bytes, a start 56 plus its
- * attributes. The parsing thread writes less and the builder reads less. */
-#define HEAD_END 16
-#define HEAD_TEXT 24
-#define HEAD_START 56
-typedef char head_text_ok[offsetof(pev, nns) == HEAD_TEXT ? 1 : -1];
-typedef char head_start_ok[offsetof(pev, attrs) == HEAD_START ? 1 : -1];
-typedef char head_end_ok[offsetof(pev, len) <= HEAD_END ? 1 : -1];
-static size_t head_size(int type) { return type == EV_END ? HEAD_END : type == EV_START ? HEAD_START : HEAD_TEXT; }
-
-typedef struct pattr { /* EV_START in a block: per attribute, then the values' bytes */
-    const xmlChar *name, *prefix;
-    uint32_t vlen;
-} pattr;
-
-typedef struct pblock {
-    struct pblock *next;
-    size_t used;
-    char data[PIPE_BLOCK]; /* 8-aligned: events (pev heads) are written in place */
-} pblock;
-
-typedef struct rpipe {
-    rd pr; /* first: the parsing side's libxml2 callbacks get the pipe as their rd */
-    tsq_error perr;
-    rd *b; /* the builder */
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* a block published or freed, an event handed over or done, the end */
-    pblock *full, *full_tail, *free, *cur;
-    const pev *sync;     /* an event handed over, NULL when none */
-    int done, stop;      /* the parser finished; the builder wants no more */
-    unsigned posted;     /* counts blocks published, events handed over and the end (atomic) */
-    int stopped;         /* parsing thread only: it has stopped libxml2 */
-    const xmlChar **attrs; /* builder: libxml2's attribute array rebuilt for on_start */
-    size_t attrs_cap;
-} rpipe;
-
-static void pipe_stop(struct rpipe *p) {
-    pthread_mutex_lock(&p->lock);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-}
-
-/* Parsing side: publishes the current block and takes a free one; NULL when the builder
- * stopped, and libxml2 is told to stop. */
-static pblock *next_block(rpipe *p) {
-    pthread_mutex_lock(&p->lock);
-    if (p->cur && p->cur->used) {
-        p->cur->next = NULL;
-        if (p->full_tail) p->full_tail->next = p->cur;
-        else p->full = p->cur;
-        p->full_tail = p->cur;
-        p->cur = NULL;
-        __atomic_add_fetch(&p->posted, 1, __ATOMIC_RELEASE);
-        pthread_cond_broadcast(&p->cond);
-    }
-    while (!p->cur && !p->free && !p->stop) pthread_cond_wait(&p->cond, &p->lock);
-    if (!p->stop && !p->cur) {
-        p->cur = p->free;
-        p->free = p->cur->next;
-        p->cur->used = 0;
-    }
-    int stop = p->stop;
-    pthread_mutex_unlock(&p->lock);
-    if (stop && !p->stopped) {
-        p->stopped = 1;
-        xmlStopParser(p->pr.px);
-    }
-    return stop ? NULL : p->cur;
-}
-
-/* Room for n bytes of event in the current block, or NULL: too large for a block (hand it
- * over), or stopped (p->stopped says which). */
-static char *reserve(rpipe *p, size_t n) {
-    if (n > PIPE_BLOCK) return NULL;
-    pblock *c = p->cur;
-    if (!c || c->used + n > PIPE_BLOCK) {
-        if (!(c = next_block(p))) return NULL;
-    }
-    char *at = c->data + c->used;
-    c->used += n;
-    return at;
-}
-
-/* Hands an event over and waits until the builder has taken it in. */
-static void hand_over(rpipe *p, pev *e) {
-    if (!next_block(p)) return; /* publishes what came before; stopped: nothing to hand */
-    pthread_mutex_lock(&p->lock);
-    p->sync = e;
-    __atomic_add_fetch(&p->posted, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&p->cond);
-    while (p->sync) pthread_cond_wait(&p->cond, &p->lock);
-    pthread_mutex_unlock(&p->lock);
-}
-
-static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
-
-static int rec_skip(rpipe *p) { return p->pr.failed || p->stopped; }
-
-
-static void rec_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
-                      int nns, const xmlChar **ns, int nattr, int ndef, const xmlChar **attrs) {
-    rpipe *p = ud;
-    TSQ_UNUSED(uri); TSQ_UNUSED(ns);
-    if (rec_skip(p)) return;
-    uint32_t pos = pos_now(&p->pr);
-    size_t n = HEAD_START + (size_t)nattr * sizeof(pattr), vals = 0;
-    for (int i = 0; i < nattr; i++) vals += (size_t)(attrs[i * 5 + 4] - attrs[i * 5 + 3]);
-    n = round8(n + vals);
-    char *at = reserve(p, n);
-    if (!at) {
-        if (p->stopped) return;
-        pev e;
-        memset(&e, 0, sizeof e);
-        e.type = EV_START;
-        e.pos = pos;
-        e.local = local, e.prefix = prefix, e.nns = nns, e.ndef = ndef, e.nattr = nattr;
-        e.attrs = attrs;
-        hand_over(p, &e);
-        return;
-    }
-    pev *e = (pev *)at; /* the fields up to HEAD_START */
-    e->size = (uint32_t)n;
-    e->pos = pos;
-    e->type = EV_START;
-    e->nns = nns, e->ndef = ndef, e->nattr = nattr;
-    e->local = local, e->prefix = prefix;
-    pattr *pa = (pattr *)(at + HEAD_START);
-    char *v = (char *)(pa + nattr);
-    for (int i = 0; i < nattr; i++) {
-        size_t vl = (size_t)(attrs[i * 5 + 4] - attrs[i * 5 + 3]);
-        pa[i].name = attrs[i * 5];
-        pa[i].prefix = attrs[i * 5 + 1];
-        pa[i].vlen = (uint32_t)vl;
-        memcpy(v, attrs[i * 5 + 3], vl);
-        v += vl;
-    }
-}
-
-static void rec_end(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri) {
-    rpipe *p = ud;
-    TSQ_UNUSED(local); TSQ_UNUSED(prefix); TSQ_UNUSED(uri);
-    if (rec_skip(p)) return;
-    char *at = reserve(p, HEAD_END);
-    if (!at) return; /* an end event always fits: only a stop gets here */
-    pev *e = (pev *)at; /* size, pos and type */
-    e->size = HEAD_END;
-    e->pos = pos_now(&p->pr);
-    e->type = EV_END;
-}
-
-/* Text, CDATA, a comment or a PI: one or two strings after the event. */
-static void rec_text(rpipe *p, int type, const char *s, size_t len, const char *s2, size_t len2, int has2) {
-    if (rec_skip(p)) return;
-    uint32_t pos = pos_now(&p->pr);
-    size_t n = round8(HEAD_TEXT + len + 1 + len2 + 1);
-    char *at = len > UINT32_MAX / 2 ? NULL : reserve(p, n);
-    if (!at) {
-        if (p->stopped) return;
-        pev e;
-        memset(&e, 0, sizeof e);
-        e.type = type;
-        e.pos = pos;
-        e.len = (uint32_t)len, e.len2 = (uint32_t)len2, e.has2 = has2;
-        e.text = s, e.text2 = s2;
-        hand_over(p, &e);
-        return;
-    }
-    pev *e = (pev *)at; /* the fields up to HEAD_TEXT */
-    e->size = (uint32_t)n;
-    e->pos = pos;
-    e->type = type;
-    e->len = (uint32_t)len, e->len2 = (uint32_t)len2, e->has2 = has2;
-    char *t = at + HEAD_TEXT;
-    memcpy(t, s, len);
-    t[len] = '\0';
-    if (len2) memcpy(t + len + 1, s2, len2);
-    t[len + 1 + len2] = '\0';
-}
-
-static void rec_chars(void *ud, const xmlChar *s, int len) { rec_text(ud, EV_TEXT, (const char *)s, (size_t)len, NULL, 0, 0); }
-static void rec_cdata(void *ud, const xmlChar *s, int len) { rec_text(ud, EV_CDATA, (const char *)s, (size_t)len, NULL, 0, 0); }
-static void rec_comment(void *ud, const xmlChar *v) { rec_text(ud, EV_COMMENT, (const char *)v, strlen((const char *)v), NULL, 0, 0); }
-static void rec_pi(void *ud, const xmlChar *target, const xmlChar *data) {
-    rec_text(ud, EV_PI, (const char *)target, strlen((const char *)target), data ? (const char *)data : "",
-             data ? strlen((const char *)data) : 0, data != NULL);
-}
-
-/* Builder: one event through the callbacks a single-threaded read uses. in_block: its
- * payload follows it (else its pointers are libxml2's, valid while the parser waits). */
-static void replay(rpipe *p, const pev *e, int in_block) {
-    rd *b = p->b;
-    b->ev_pos = e->pos;
-    const char *pay = (const char *)e + head_size(e->type); /* in a block: after the head */
-    switch (e->type) {
-    case EV_START: {
-        const xmlChar **attrs = e->attrs;
-        if (in_block && e->nattr > 0) {
-            size_t need = (size_t)e->nattr * 5;
-            if (need > p->attrs_cap) {
-                size_t nc = p->attrs_cap ? p->attrs_cap * 2 : 64;
-                while (nc < need) nc *= 2;
-                const xmlChar **na = tsq_ctx_alloc(b->ctx, p->attrs, p->attrs_cap * sizeof *na, nc * sizeof *na);
-                if (!na) {
-                    fail_at(b, TSQ_ENOMEM, 0, "out of memory");
-                    return;
-                }
-                p->attrs = na;
-                p->attrs_cap = nc;
-            }
-            const pattr *pa = (const pattr *)pay;
-            const xmlChar *v = (const xmlChar *)(pa + e->nattr);
-            for (int i = 0; i < e->nattr; i++) {
-                p->attrs[i * 5] = pa[i].name;
-                p->attrs[i * 5 + 1] = pa[i].prefix;
-                p->attrs[i * 5 + 2] = NULL;
-                p->attrs[i * 5 + 3] = v;
-                p->attrs[i * 5 + 4] = v + pa[i].vlen;
-                v += pa[i].vlen;
-            }
-            attrs = p->attrs;
-        }
-        on_start(b, e->local, e->prefix, NULL, e->nns, NULL, e->nattr, e->ndef, attrs);
-        break;
-    }
-    case EV_END: on_end(b, NULL, NULL, NULL); break;
-    case EV_TEXT: on_chars(b, (const xmlChar *)(in_block ? pay : e->text), (int)e->len); break;
-    case EV_CDATA: on_cdata(b, (const xmlChar *)(in_block ? pay : e->text), (int)e->len); break;
-    case EV_COMMENT: on_comment(b, (const xmlChar *)(in_block ? pay : e->text)); break;
-    case EV_PI: {
-        const char *t = in_block ? pay : e->text, *d = in_block ? pay + e->len + 1 : e->text2;
-        on_pi(b, (const xmlChar *)t, e->has2 ? (const xmlChar *)d : NULL);
-        break;
-    }
-    default: break;
-    }
-}
-
-/* Feeds the document to libxml2 in chunks (the first bytes went in at creation). */
-static void feed(rd *r, const char *bytes, size_t len, size_t first) {
+/* Feeds the document to libxml2 in chunks (the first bytes went in at creation); the
+ * last one ends the parse unless more is to come. */
+static void feed_part(rd *r, const char *bytes, size_t len, size_t first, int more) {
     const size_t chunk = 256 * 1024;
     for (size_t off = first; !r->failed;) {
         size_t n = len - off < chunk ? len - off : chunk;
         int last = off + n >= len;
-        int rc = xmlParseChunk(r->px, bytes + off, (int)n, last);
+        int rc = xmlParseChunk(r->px, bytes + off, (int)n, last && !more);
         off += n;
         if (rc != 0 && !r->failed) {
             r->failed = 1;
@@ -887,29 +708,18 @@ static void feed(rd *r, const char *bytes, size_t len, size_t first) {
     }
 }
 
-static void *parse_main(void *ud) {
-    rpipe *p = ud;
-    feed(&p->pr, p->pr.bytes, p->pr.len, 4);
-    next_block(p); /* publishes the last events */
-    pthread_mutex_lock(&p->lock);
-    p->done = 1;
-    __atomic_add_fetch(&p->posted, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
-}
+static void feed(rd *r, const char *bytes, size_t len, size_t first) { feed_part(r, bytes, len, first, 0); }
 
-/* The SAX handlers: the builder's own (a read on one thread), or the recorders. */
-static void set_handlers(xmlSAXHandler *h, int record) {
+static void set_handlers(xmlSAXHandler *h) {
     memset(h, 0, sizeof *h);
     h->initialized = XML_SAX2_MAGIC;
-    h->startElementNs = record ? rec_start : on_start;
-    h->endElementNs = record ? rec_end : on_end;
-    h->characters = record ? rec_chars : on_chars;
-    h->ignorableWhitespace = record ? rec_chars : on_chars;
-    h->cdataBlock = record ? rec_cdata : on_cdata;
-    h->comment = record ? rec_comment : on_comment;
-    h->processingInstruction = record ? rec_pi : on_pi;
+    h->startElementNs = on_start;
+    h->endElementNs = on_end;
+    h->characters = on_chars;
+    h->ignorableWhitespace = on_chars;
+    h->cdataBlock = on_cdata;
+    h->comment = on_comment;
+    h->processingInstruction = on_pi;
     h->internalSubset = on_subset;
     h->getEntity = on_entity;
     h->getParameterEntity = on_entity;
@@ -923,147 +733,298 @@ static xmlParserCtxtPtr new_parser(tsq_ctx *ctx, xmlSAXHandler *h, void *ud, con
     /* libxml2's own limits (10,000,000 bytes of text, depth 256) fail fast on hostile
      * input; they are lifted only when the context's limits ask for more */
     int huge = ctx->limits.max_text > 10000000 || ctx->limits.max_depth > 256;
-    xmlCtxtUseOptions(px, XML_PARSE_NONET | XML_PARSE_NOWARNING | (huge ? XML_PARSE_HUGE : 0));
+    /* the declaration names UTF-8 or ASCII (check_encoding): read as UTF-8 either way,
+     * without an encoder, whose positions libxml2 2.9 reports wrong after a few KB */
+    xmlCtxtUseOptions(px, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC | (huge ? XML_PARSE_HUGE : 0));
     return px;
 }
 
-/* Builder, with the lock held: waits until there is a block, a handed-over event or the
- * end. Meanwhile it compiles the conditions of the steps read so far, a few at a time
- * (plans then start compiled), then spins a while before it sleeps: the parser publishes
- * often, and waking a sleeping thread costs more than a block takes to build. */
-static void wait_for_events(rpipe *p, rd *r) {
-    int spun = 0;
-    while (!p->full && !p->sync && !p->done) {
-        if (r->done_conds < r->nconds && !r->failed) {
-            pthread_mutex_unlock(&p->lock);
-            size_t end = r->done_conds + 32 < r->nconds ? r->done_conds + 32 : r->nconds;
-            while (r->done_conds < end) tsq_node_precompile(r->conds[r->done_conds++]);
-            pthread_mutex_lock(&p->lock);
-        } else if (!spun) {
-            unsigned seen = __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE);
-            pthread_mutex_unlock(&p->lock);
-            for (int i = 0; i < PIPE_SPIN && __atomic_load_n(&p->posted, __ATOMIC_ACQUIRE) == seen; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-            }
-            pthread_mutex_lock(&p->lock);
-            spun = 1; /* the state is looked at again under the lock before sleeping */
-        } else {
-            pthread_cond_wait(&p->cond, &p->lock);
-            spun = 0;
-        }
+/* ------------------------------------------------------------------ two parsers */
+
+/* A document from SPLIT_MIN up is read by two parsers at once, each with a builder of its
+ * own: the calling thread reads the first half, a helper thread the second. The cut is the
+ * '<' of a start tag in element content past the middle, which a light scan finds together
+ * with the start tags of the elements open there. libxml2 checks the scan from both sides:
+ * - the first parser reads the bytes up to the cut and then end tags for those elements:
+ *   it succeeds only when the cut lies in element content with just those elements open,
+ *   whose start tags are where the scan found them (the builder checks that);
+ * - the second reads copies of those start tags (namespace declarations included) and then
+ *   the bytes from the cut: it succeeds only when they go on a document open that way.
+ * So every byte goes through libxml2 once, and the two succeed together only for a
+ * document that one parser reads whole. The trees are joined: the second half's children
+ * of each open element, and its end, go to the first half's element; its offsets, which
+ * count from the copied start tags, are moved to the document's on the helper thread.
+ * When anything fails (a malformed document, a limit, memory, a cut the scan got wrong)
+ * both halves are dropped and the document is read again on one thread, so a bad document
+ * gets the errors of a single read. Both builders use the context (names, new arena
+ * chunks) under one lock; each half has an arena of its own, which the source adopts.
+ * Both parsers read UTF-8 whatever the declaration says (it may only say UTF-8 or ASCII),
+ * so the second, which does not see it, reads as the first. */
+
+#define SPLIT_MIN ((size_t)64 * 1024)
+#define SPLIT_DEPTH 64 /* open elements at the cut, at most */
+
+typedef struct halves {
+    rd b; /* the second half's builder */
+    tsq_error aerr, berr;
+    tsq_src asrc, bsrc; /* the halves' arenas */
+    pthread_mutex_t lock;
+    const char *bytes;
+    size_t len;
+    uint32_t cut;
+    int depth;
+    uint32_t s0[SPLIT_DEPTH], s1[SPLIT_DEPTH]; /* the open elements' start tags */
+    uint32_t ends[SPLIT_DEPTH];                /* where each ends in the prefix */
+    tsq_node *open[SPLIT_DEPTH];               /* the second half's stand-ins for them */
+    char *buf;                                 /* the prefix, then the closing end tags */
+    size_t plen, clen;
+} halves;
+
+/* The first pat in b[from, len), or NULL. */
+static const char *memfind(const char *b, size_t from, size_t len, const char *pat, size_t pl) {
+    while (from + pl <= len) {
+        const char *p = memchr(b + from, pat[0], len - from - pl + 1);
+        if (!p) return NULL;
+        if (memcmp(p, pat, pl) == 0) return p;
+        from = (size_t)(p - b) + 1;
     }
+    return NULL;
 }
 
-/* Builder: replays every block and handed-over event, in order, until the parser is done. */
-static void build_from(rpipe *p, rd *r) {
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        wait_for_events(p, r);
-        pblock *blk = p->full;
-        const pev *e = blk ? NULL : p->sync;
-        if (blk && !(p->full = blk->next)) p->full_tail = NULL;
-        pthread_mutex_unlock(&p->lock);
-        if (!blk && !e) return; /* done, and every event replayed */
-        if (blk) {
-            for (size_t at = 0; at < blk->used;) {
-                const pev *x = (const pev *)(blk->data + at);
-                replay(p, x, 1);
-                at += x->size;
-            }
+/* The cut: the first start tag in element content at or after `from` (and not after
+ * `until`), with the start tags open there; 0 when there is none, or a DOCTYPE. */
+static uint32_t find_cut(halves *h, size_t from, size_t until) {
+    const char *b = h->bytes, *e;
+    size_t len = h->len, i = 0;
+    int d = 0;
+    while (i < len) {
+        const char *lt = memchr(b + i, '<', len - i);
+        if (!lt) return 0;
+        i = (size_t)(lt - b);
+        if (i + 1 >= len) return 0;
+        char c = b[i + 1];
+        if (c == '!') {
+            if (memfind(b, i, len, "<!--", 4) == b + i) e = memfind(b, i + 4, len, "-->", 3);
+            else if (memfind(b, i, len, "<![CDATA[", 9) == b + i) e = memfind(b, i + 9, len, "]]>", 3);
+            else return 0; /* a DOCTYPE */
+            if (!e) return 0;
+            i = (size_t)(e - b) + 3;
+        } else if (c == '?') {
+            if (!(e = memfind(b, i + 2, len, "?>", 2))) return 0;
+            i = (size_t)(e - b) + 2;
+        } else if (c == '/') {
+            if (d == 0 || !(e = memchr(b + i, '>', len - i))) return 0;
+            d--;
+            i = (size_t)(e - b) + 1;
         } else {
-            replay(p, e, 0);
+            if (i >= from && d > 0) {
+                if (i > until) return 0;
+                h->depth = d;
+                return (uint32_t)i;
+            }
+            size_t j = i + 1;
+            for (; j < len && b[j] != '>'; j++)
+                if (b[j] == '"' || b[j] == '\'') {
+                    const char *q = memchr(b + j + 1, b[j], len - j - 1);
+                    if (!q) return 0;
+                    j = (size_t)(q - b);
+                }
+            if (j >= len) return 0;
+            if (b[j - 1] != '/') {
+                if (d == SPLIT_DEPTH) return 0;
+                h->s0[d] = (uint32_t)i;
+                h->s1[d] = (uint32_t)(j + 1);
+                d++;
+            }
+            i = j + 1;
         }
-        pthread_mutex_lock(&p->lock);
-        if (blk) blk->next = p->free, p->free = blk;
-        else p->sync = NULL;
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
     }
-}
-
-/* Starts the parsing thread; 0, with nothing left to undo, when it could not be started. */
-static int start_parsing(rpipe *p, rd *r, pthread_t *th) {
-    xmlSAXHandler h;
-    set_handlers(&h, 1);
-    if (pthread_mutex_init(&p->lock, NULL) != 0) return 0;
-    if (pthread_cond_init(&p->cond, NULL) != 0) goto no_cond;
-    if (!(p->pr.px = new_parser(r->ctx, &h, p, p->pr.bytes, p->pr.len, p->pr.name))) goto no_parser;
-    r->pipe = p;
-    if (pthread_create(th, NULL, parse_main, p) == 0) return 1;
-    r->pipe = NULL;
-    xmlFreeParserCtxt(p->pr.px);
-no_parser:
-    pthread_cond_destroy(&p->cond);
-no_cond:
-    pthread_mutex_destroy(&p->lock);
     return 0;
 }
 
-/* Reads with a parsing thread into the builder r; 0 when the thread could not be started
- * (nothing read: the caller reads on its own). The parser is left in r->px. */
-static int read_piped(rd *r, const char *bytes, size_t len, const char *name) {
-    rpipe *p = tsq_malloc(r->ctx, sizeof *p);
-    if (!p) return 0;
-    memset(p, 0, sizeof *p);
-    int ok = 1;
-    size_t want = len / PIPE_BLOCK + 2;
-    if (want > PIPE_BLOCKS) want = PIPE_BLOCKS;
-    for (size_t i = 0; i < want && ok; i++) { /* the context keeps them from one document to the next */
-        pblock *blk = r->ctx->read_blocks;
-        if (blk) r->ctx->read_blocks = blk->next;
-        else if (!(blk = tsq_malloc(r->ctx, sizeof *blk))) ok = 0;
-        if (blk) blk->next = p->free, p->free = blk;
-    }
-    p->pr.ctx = r->ctx, p->pr.bytes = bytes, p->pr.len = len, p->pr.name = name, p->pr.err = &p->perr;
-    p->b = r;
-    pthread_t th;
-    int started = ok && start_parsing(p, r, &th);
-    if (started) {
-        build_from(p, r);
-        pthread_join(th, NULL);
-        pthread_cond_destroy(&p->cond);
-        pthread_mutex_destroy(&p->lock);
-        r->pipe = NULL;
-        r->px = p->pr.px;
-        if (!r->failed && p->pr.failed) { /* libxml2's error, or a DOCTYPE */
-            r->failed = 1;
-            if (r->err) {
-                r->err->code = p->perr.code;
-                r->err->line = p->perr.line;
-                r->err->column = p->perr.column;
-                memcpy(r->err->message, p->perr.message, sizeof r->err->message);
-            }
-        }
-    }
-    if (p->cur) { /* the parsing thread's last block, taken after it published the rest */
-        p->cur->next = p->free;
-        p->free = p->cur;
-    }
-    while (p->free) {
-        pblock *blk = p->free;
-        p->free = blk->next;
-        if (r->ctx->pool) {
-            blk->next = r->ctx->read_blocks;
-            r->ctx->read_blocks = blk;
-        } else {
-            tsq_free(r->ctx, blk, sizeof *blk);
-        }
-    }
-    if (p->attrs) tsq_ctx_alloc(r->ctx, p->attrs, p->attrs_cap * sizeof *p->attrs, 0);
-    if (r->conds) tsq_ctx_alloc(r->ctx, r->conds, r->cconds * sizeof *r->conds, 0);
-    r->conds = NULL;
-    tsq_free(r->ctx, p, sizeof *p);
-    return started;
+static size_t tag_name_len(const char *t) {
+    size_t n = 1;
+    while (!is_sp(t[n]) && t[n] != '>' && t[n] != '/') n++;
+    return n - 1;
 }
 
-void tsq_read_blocks_free(tsq_ctx *ctx) {
-    while (ctx->read_blocks) {
-        pblock *blk = ctx->read_blocks;
-        ctx->read_blocks = blk->next;
-        tsq_free(ctx, blk, sizeof *blk);
+/* The prefix (the open start tags) and the end tags that close them, in h->buf. */
+static int make_prefix(halves *h, tsq_ctx *ctx) {
+    size_t plen = 0, clen = 0;
+    for (int i = 0; i < h->depth; i++) {
+        plen += h->s1[i] - h->s0[i];
+        clen += tag_name_len(h->bytes + h->s0[i]) + 3;
     }
+    if (!(h->buf = tsq_malloc(ctx, plen + clen + 1))) return 0;
+    char *o = h->buf;
+    for (int i = 0; i < h->depth; i++) {
+        memcpy(o, h->bytes + h->s0[i], h->s1[i] - h->s0[i]);
+        o += h->s1[i] - h->s0[i];
+        h->ends[i] = (uint32_t)(o - h->buf);
+    }
+    for (int i = h->depth; i-- > 0;) {
+        size_t nl = tag_name_len(h->bytes + h->s0[i]);
+        *o++ = '<';
+        *o++ = '/';
+        memcpy(o, h->bytes + h->s0[i] + 1, nl);
+        o += nl;
+        *o++ = '>';
+    }
+    *o = '\0';
+    h->plen = plen;
+    h->clen = clen;
+    return 1;
+}
+
+/* Moves n and everything below it by delta bytes. */
+static void shift_tree(tsq_node *n, uint32_t delta) {
+    for (tsq_node *x = n; x; x = tsq_tree_next(n, x)) {
+        x->s0 += delta;
+        x->s1 += delta;
+        x->s2 += delta;
+    }
+}
+
+static void *second_half(void *ud) {
+    halves *h = ud;
+    rd *r = &h->b;
+    xmlSAXHandler sax;
+    set_handlers(&sax);
+    size_t first = h->plen < 4 ? h->plen : 4;
+    if (!(r->px = new_parser(r->ctx, &sax, r, h->buf, h->plen, r->name))) {
+        r->failed = 1;
+        return NULL;
+    }
+    if (h->plen > first && xmlParseChunk(r->px, h->buf + first, (int)(h->plen - first), 0) != 0) r->failed = 1;
+    if (!r->failed) feed(r, h->bytes + h->cut, h->len - h->cut, 0);
+    if (r->failed || !r->px->wellFormed || !r->root || r->cur || r->nsynth != h->depth) {
+        r->failed = 1;
+        return NULL;
+    }
+    /* the real nodes' offsets count from the prefix: move them to the document's */
+    uint32_t delta = h->cut - (uint32_t)h->plen;
+    for (int i = 0; i < h->depth; i++) {
+        tsq_node *o = h->open[i], *c = o->first;
+        o->s2 += delta;
+        if (i + 1 < h->depth) {
+            if (c != h->open[i + 1]) {
+                r->failed = 1;
+                return NULL;
+            }
+            c = c->next;
+        }
+        for (; c; c = c->next) shift_tree(c, delta);
+    }
+    return NULL;
+}
+
+/* Joins the second half to the first: each open element of the first half takes its
+ * stand-in's later children and its end. 0 when the halves do not fit together. */
+static int join_halves(halves *h, rd *a) {
+    tsq_node *open[SPLIT_DEPTH], *x = a->root;
+    for (int i = 0; i < h->depth; i++) {
+        if (!x || x->s0 != h->s0[i] || x->s1 != h->s1[i] || x->name != h->open[i]->name) return 0;
+        open[i] = x;
+        if (i + 1 < h->depth) x = x->last;
+    }
+    for (int i = 0; i < h->depth; i++) {
+        tsq_node *o = h->open[i], *to = open[i];
+        tsq_node *c = i + 1 < h->depth ? o->first->next : o->first;
+        if (c) {
+            for (tsq_node *y = c; y; y = y->next) y->parent = to;
+            c->prev = to->last;
+            if (to->last) to->last->next = c;
+            else to->first = c;
+            to->last = o->last;
+        }
+        to->s2 = o->s2;
+        to->flags |= o->flags & F_COND;
+    }
+    return 1;
+}
+
+/* Reads the document in two halves into r (whose source adopts their arenas); 0 when it
+ * was not read so (no cut, a failure of either half): r is as it was, nothing is left. */
+static int read_halves(rd *r, const char *bytes, size_t len, const char *name) {
+    tsq_ctx *ctx = r->ctx;
+    halves *h = tsq_malloc(ctx, sizeof *h);
+    if (!h) return 0;
+    memset(h, 0, sizeof *h);
+    h->bytes = bytes;
+    h->len = len;
+    int ok = 0;
+    /* a little past the middle: the calling thread also finds the cut and starts the
+     * helper (measured on 175 KB documents: 55% beats 50% and 60%) */
+    if (!(h->cut = find_cut(h, len / 20 * 11, len - len / 8)) || !make_prefix(h, ctx)) goto done;
+    if (pthread_mutex_init(&h->lock, NULL) != 0) goto done;
+    h->asrc.ctx = h->bsrc.ctx = ctx;
+    h->asrc.refs = h->bsrc.refs = 1;
+    rd *b = &h->b;
+    b->ctx = ctx;
+    b->src = &h->bsrc;
+    b->nsrc = r->nsrc;
+    b->bytes = bytes + h->cut - h->plen; /* offsets past the prefix are the bytes' own */
+    b->len = h->plen + (len - h->cut);
+    b->name = name;
+    b->err = &h->berr;
+    b->lock = &h->lock;
+    b->synth = h->depth;
+    b->prefix = h->buf;
+    b->synth_end = h->ends;
+    b->synth_nodes = h->open;
+    tsq_buf_init(&b->text, ctx);
+    tsq_src *real = r->src;
+    tsq_error *err = r->err;
+    r->src = &h->asrc;
+    r->err = &h->aerr;
+    r->lock = &h->lock;
+    r->cut = h->cut;
+    pthread_t th;
+    int started = pthread_create(&th, NULL, second_half, h) == 0;
+    if (started) {
+        xmlSAXHandler sax;
+        set_handlers(&sax);
+        if ((r->px = new_parser(ctx, &sax, r, bytes, len, name))) {
+            feed_part(r, bytes, h->cut, 4, 1);
+            if (!r->failed && xmlParseChunk(r->px, h->buf + h->plen, (int)h->clen, 1) != 0) r->failed = 1;
+        } else {
+            r->failed = 1;
+        }
+        pthread_join(th, NULL);
+    }
+    r->lock = b->lock = NULL;
+    ok = started && !r->failed && r->px->wellFormed && r->root && !r->cur && !b->failed && join_halves(h, r);
+    if (b->px) xmlFreeParserCtxt(b->px);
+    tsq_buf_free(&b->text);
+    if (b->tmp) tsq_ctx_alloc(ctx, b->tmp, b->tmpcap * sizeof *b->tmp, 0);
+    pthread_mutex_destroy(&h->lock);
+    r->src = real;
+    r->err = err;
+    r->cut = 0;
+    if (ok) {
+        tsq_src_adopt(real, &h->asrc);
+        tsq_src_adopt(real, &h->bsrc);
+        r->nodes += b->nodes - (size_t)h->depth; /* the stand-ins hold no reference */
+    } else { /* as before: the caller reads it whole */
+        tsq_src_drop(&h->asrc);
+        tsq_src_drop(&h->bsrc);
+        if (r->px) xmlFreeParserCtxt(r->px);
+        tsq_buf_free(&r->text);
+        tsq_buf_init(&r->text, ctx);
+        r->px = NULL;
+        r->root = r->cur = NULL;
+        r->depth = 0;
+        r->text_start = 0;
+        r->ta_len = 0;
+        r->text_cdata = 0;
+        r->nodes = 0;
+        r->failed = 0;
+        memset(r->names, 0, sizeof r->names); /* keys of a freed dictionary */
+    }
+done:
+    if (h->buf) tsq_free(ctx, h->buf, h->plen + h->clen + 1);
+    tsq_free(ctx, h, sizeof *h);
+    return ok;
 }
 
 /* ------------------------------------------------------------------ parsing one text */
@@ -1100,11 +1061,13 @@ static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, int mapped,
     r.name = name;
     r.err = err;
     tsq_buf_init(&r.text, ctx);
-    int piped = len > 4 && (ctx->read_thread > 0 || (ctx->read_thread < 0 && len >= PIPE_MIN && two_cpus)) &&
-                read_piped(&r, bytes, len, name);
-    if (!piped) {
+    r.nsrc = src;
+    int mode = ctx->read_thread;
+    int two = len > 4 && (mode > 0 || (mode < 0 && len >= SPLIT_MIN && two_cpus)) &&
+              read_halves(&r, bytes, len, name);
+    if (!two) {
         xmlSAXHandler h;
-        set_handlers(&h, 0);
+        set_handlers(&h);
         if (!(r.px = new_parser(ctx, &h, &r, bytes, len, name))) {
             tsq_src_unref(src);
             tsq_buf_free(&r.text);
@@ -1128,6 +1091,7 @@ static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, int mapped,
         tsq_src_unref(src);
         return err ? err->code : TSQ_EPARSE;
     }
+    ctx->tree_gen++; /* (the reader links without counting) */
     *root = r.root;
     *srcout = src; /* the caller holds the extra reference */
     return TSQ_OK;

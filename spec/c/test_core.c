@@ -577,6 +577,7 @@ static void test_spare_chunks(void) {
     char *a = steps_doc(1500, 1), *b = steps_doc(1500, 2); /* about 1 MB: chunks of 256 KiB, 512 KiB, ... */
     meter m = {0, 0, 0, 0, 0};
     tsq_ctx *ctx = tsq_ctx_new(meter_alloc, &m);
+    tsq_ctx_set_read_thread(ctx, 0); /* one arena; the halves' two are below */
     CHECK(parse_round(ctx, a));
     size_t peak = m.peak, chunks = m.chunks;
     CHECK(chunks >= 2);
@@ -591,6 +592,7 @@ static void test_spare_chunks(void) {
     char *big = steps_doc(6000, 3);
     meter g = {0, 0, 0, 0, 0};
     tsq_ctx *cg = tsq_ctx_new(meter_alloc, &g);
+    tsq_ctx_set_read_thread(cg, 0);
     CHECK(parse_round(cg, big));
     size_t first = g.chunks; /* 256 KiB, 512 KiB, 1 MiB, 2 MiB, ...: the first three fit in 2 MiB */
     CHECK(first >= 4);
@@ -599,6 +601,22 @@ static void test_spare_chunks(void) {
     tsq_ctx_free(cg);
     CHECK(g.live == 0 && g.mismatches == 0);
     free(big);
+
+    CASE("read in two halves, a loop of 170 KB documents lives in the first one's chunks");
+    char *m1 = steps_doc(400, 4), *m2 = steps_doc(400, 5);
+    meter hm = {0, 0, 0, 0, 0};
+    tsq_ctx *ch = tsq_ctx_new(meter_alloc, &hm);
+    tsq_ctx_set_read_thread(ch, 1);
+    CHECK(parse_round(ch, m1));
+    size_t hpeak = hm.peak, hchunks = hm.chunks;
+    CHECK(hchunks >= 2); /* an arena per half */
+    for (int i = 0; i < 4; i++) CHECK(parse_round(ch, i % 2 ? m1 : m2));
+    CHECK(hm.chunks == hchunks);
+    CHECK(hm.peak == hpeak);
+    tsq_ctx_free(ch);
+    CHECK(hm.live == 0 && hm.mismatches == 0);
+    free(m1);
+    free(m2);
 
     CASE("TSQ_NO_POOL: the chunks go back to the allocator with their document");
     setenv("TSQ_NO_POOL", "1", 1);

@@ -1,9 +1,14 @@
-/* test_read_thread.c - documents read with a parsing thread (tsq_ctx_set_read_thread 1, or
- * TSQ_READ_THREAD=1) give what a read on one thread (0) gives: the same tree, written back the same way,
- * and for bad documents the same error at the same line and column. The documents span
- * many of the pipeline's 128 KiB blocks and hold events larger than a block. */
+/* test_read_thread.c - documents read in two halves by two parsers (tsq_ctx_set_read_thread
+ * 1, or TSQ_READ_THREAD=1) give what a read on one thread (0) gives: the same tree, written
+ * back the same way, the same plan, and for bad documents the same error at the same line
+ * and column. The cut falls a little past the middle: the documents put every kind of
+ * markup there (comments, CDATA, PIs and attribute values holding tags, namespaces, mixed
+ * content), and a sweep moves a document's cut across all of it. An allocator that notes
+ * the threads calling it shows that the second half was read by the helper. */
 #include "harness.h"
 #include "tsq.h"
+
+#include <pthread.h>
 
 typedef struct grow {
     char *s;
@@ -53,8 +58,8 @@ typedef struct outcome {
     char err[1400];
     char *canon; /* canonical writing of the tree, malloc'd */
     char *back;  /* writing back, malloc'd */
-    grow plan;   /* a plan's states and reasons: the conditions compiled while reading (with a
-                  * thread) decide as those compiled at the plan */
+    grow plan;   /* a plan's states and reasons */
+    int helper;  /* the helper thread called the allocator: the document was read in halves */
 } outcome;
 
 static void on_plan(void *ud, const tsq_plan_entry *e) {
@@ -66,8 +71,26 @@ static void on_plan(void *ud, const tsq_plan_entry *e) {
     put(g, "\n");
 }
 
+/* malloc, noting a call from another thread than the one that made the context */
+typedef struct spy {
+    pthread_t owner;
+    int helper;
+} spy;
+
+static void *spy_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    spy *s = ud;
+    (void)osize;
+    if (!pthread_equal(pthread_self(), s->owner)) __atomic_store_n(&s->helper, 1, __ATOMIC_RELAXED);
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
 static void read_with(int thread, const char *doc, size_t len, const tsq_limits *lim, outcome *o) {
-    tsq_ctx *ctx = tsq_ctx_new(NULL, NULL); /* by size: these documents are under 1 MiB or just over */
+    spy sp = {pthread_self(), 0};
+    tsq_ctx *ctx = tsq_ctx_new(spy_alloc, &sp);
     tsq_ctx_set_read_thread(ctx, thread);
     memset(o, 0, sizeof *o);
     if (lim) tsq_ctx_set_limits(ctx, lim, NULL);
@@ -92,12 +115,16 @@ static void read_with(int thread, const char *doc, size_t len, const tsq_limits 
         tsq_node_release(seq);
     }
     tsq_ctx_free(ctx);
+    o->helper = sp.helper;
 }
 
-static void same(const char *doc, size_t len, const tsq_limits *lim, int expect_ok) {
+/* halves: 1 when the document must have been read in halves, 0 when it must not, -1 either */
+static void same_as(const char *doc, size_t len, const tsq_limits *lim, int expect_ok, int halves) {
     outcome a, b;
     read_with(0, doc, len, lim, &a);
     read_with(1, doc, len, lim, &b);
+    CHECK(!a.helper);
+    if (halves >= 0) CHECK(b.helper == halves);
     CHECK((a.st == TSQ_OK) == expect_ok);
     CHECK(a.st == b.st);
     CHECK_STR(a.err, b.err);
@@ -109,16 +136,44 @@ static void same(const char *doc, size_t len, const tsq_limits *lim, int expect_
     free(a.canon), free(a.back), free(b.canon), free(b.back), free(a.plan.s), free(b.plan.s);
 }
 
+static void same(const char *doc, size_t len, const tsq_limits *lim, int expect_ok) {
+    same_as(doc, len, lim, expect_ok, expect_ok ? 1 : -1);
+}
+
 /* g holds a new document's start */
 static void begin(grow *g) {
     g->n = 0;
     put(g, "<sequence version=\"3.10\">");
 }
 
+/* One of every kind of content, at every depth: pretty-printed with CR LF, mixed content,
+ * a first child after text, empty elements, comments, CDATA and PIs holding markup,
+ * attribute values holding '>' and "/>", references, namespaces declared on an ancestor
+ * and used below it. */
+static void put_mixture(grow *g, int i) {
+    char buf[2048];
+    snprintf(buf, sizeof buf,
+             "\r\n  <group name=\"G%d\" x:tag=\"a &gt; b /> c\" description='it&apos;s &amp; \"q\"'>"
+             "text before the first child<!-- a comment with <step name=\"fake\"> and </group> -->"
+             "\r\n    <x:extra x:id=\"%d\"><x:inner/>mixed <b>bold</b> tail</x:extra>"
+             "\r\n    <step type=\"SMS_TaskSequence_RunCommandLineAction\" name=\"S%d\" runIn=\"WinPEandFullOS\">"
+             "<action><![CDATA[cmd /c if 1 LSS 2 echo <a> & </a>]]></action>"
+             "<?pi <step name=\"no\"/> ?>"
+             "<defaultVarList><variable name=\"CommandLine\" property=\"CommandLine\">cmd /c echo &lt;%d&gt;"
+             "</variable></defaultVarList></step>\r\n    <group name=\"E%d\"/>\r\n  </group>",
+             i, i, i, i, i);
+    put(g, buf);
+}
+
+static void begin_ns(grow *g) {
+    g->n = 0;
+    put(g, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<sequence xmlns:x=\"urn:x\" version=\"3.10\">");
+}
+
 int main(void) {
     grow g = {0};
 
-    CASE("a document of many blocks: the same tree, written back byte for byte");
+    CASE("a large document: the same tree, written back byte for byte, by two threads");
     put(&g, "<?xml version=\"1.0\"?>\r\n<!-- exported -->\r\n<sequence version=\"3.10\">");
     put_steps(&g, 0, 6000);
     put(&g, "<step type=\"X\" name=\"bad\"><condition><expression type=\"SMS_TaskSequence_VariableConditionExpression\">"
@@ -127,33 +182,84 @@ int main(void) {
     put_steps(&g, 6000, 10);
     put(&g, "\r\n</sequence>\r\n");
     same(g.s, g.n, NULL, 1);
-    CHECK(g.n > 8 * 128 * 1024); /* more blocks than the pipeline has */
 
-    CASE("events larger than a block: a comment, an attribute value, a text, a PI, CDATA");
+    CASE("large markup across the middle: a comment, an attribute value, a text, a PI, CDATA");
     begin(&g);
     put_steps(&g, 0, 200);
     put(&g, "<!--");
     put_rep(&g, 'c', 300000);
-    put(&g, "--><group name=\"");
+    put(&g, "<step name=\"in a comment\"></group>--><group name=\"");
     put_rep(&g, 'n', 200000);
-    put(&g, "\" description=\"&amp;\"><step type=\"X\" name=\"t\"><action>");
+    put(&g, "/>\" description=\"&amp;\"><step type=\"X\" name=\"t\"><action>");
     put_rep(&g, 't', 400000);
     put(&g, "</action><?pi ");
     put_rep(&g, 'p', 150000);
-    put(&g, "?><variable name=\"a\"><![CDATA[");
+    put(&g, "<step/>?><variable name=\"a\"><![CDATA[");
     put_rep(&g, 'd', 200000);
-    put(&g, "]]></variable></step></group>");
+    put(&g, "<step>]]></variable></step></group>");
     put_steps(&g, 200, 200);
     put(&g, "</sequence>");
     same(g.s, g.n, NULL, 1);
 
-    CASE("malformed near the end of a large document: the same error, line and column");
+    CASE("the cut swept across every kind of content: the same tree at each place");
+    for (int pad = 0; pad < 1400; pad += 9) {
+        begin_ns(&g);
+        put(&g, "<!--");
+        put_rep(&g, '-' + 1, (size_t)pad);
+        put(&g, "-->");
+        for (int i = 0; i < 3; i++) put_mixture(&g, i);
+        put(&g, "\r\n</sequence>\r\n");
+        same(g.s, g.n, NULL, 1);
+    }
+
+    CASE("the cut at the first child of an element, after text and after none");
+    for (int pad = 0; pad < 200; pad += 3) {
+        begin(&g);
+        put_rep(&g, ' ', (size_t)pad);
+        put(&g, "<group name=\"a\"><group name=\"b\">\r\n<step type=\"X\" name=\"c\"/><step type=\"X\" name=\"d\"/>"
+                "</group><group name=\"e\"><step type=\"X\" name=\"f\"/></group></group></sequence>");
+        same(g.s, g.n, NULL, 1);
+    }
+
+    CASE("inside a package document: the cut below <SequenceData>");
+    g.n = 0;
+    put(&g, "<?xml version=\"1.0\"?><SmsTaskSequencePackage><BootImageID/><Name>P</Name><SequenceData>"
+            "<sequence version=\"3.10\">");
+    put_steps(&g, 0, 300);
+    put(&g, "</sequence></SequenceData><Description>d</Description></SmsTaskSequencePackage>");
+    same(g.s, g.n, NULL, 1);
+
+    CASE("malformed in the second half: the error of a single read, line and column");
     begin(&g);
     put_steps(&g, 0, 3000);
     put(&g, "\r\n  <step type=\"X\" name=\"a\"></stop>\r\n</sequence>");
     same(g.s, g.n, NULL, 0);
 
-    CASE("a limit the builder enforces (nesting) deep in a large document: the same error");
+    CASE("malformed in the first half: the same");
+    begin(&g);
+    put_steps(&g, 0, 100);
+    put(&g, "\r\n  <step type=\"X\" name=\"a\" name=\"twice\"/>");
+    put_steps(&g, 100, 3000);
+    put(&g, "</sequence>");
+    same(g.s, g.n, NULL, 0);
+
+    CASE("an end tag missing at the end of the first half, its start in the second: the same");
+    begin(&g);
+    put_steps(&g, 0, 1000);
+    put(&g, "<group name=\"open\">");
+    put_steps(&g, 1000, 1000);
+    put(&g, "</sequence>");
+    same(g.s, g.n, NULL, 0);
+
+    CASE("a prefix bound only in the second half's ancestors' absence: refused the same way");
+    begin(&g);
+    put_steps(&g, 0, 1000);
+    put(&g, "<y:step name=\"unbound\"/>");
+    put_steps(&g, 1000, 1000);
+    put(&g, "</sequence>");
+    same(g.s, g.n, NULL, 0);
+
+    CASE("a limit the builder enforces (nesting) in the second half: the same error");
     begin(&g);
     put_steps(&g, 0, 2000);
     for (int i = 0; i < 40; i++) put(&g, "<group name=\"g\">");
@@ -163,7 +269,7 @@ int main(void) {
     tsq_limits lim = {30, 0, 0, 0};
     same(g.s, g.n, &lim, 0);
 
-    CASE("a builder's error early, a large document after it: the parser stops, nothing hangs");
+    CASE("a builder's error early, a large document after it: the same error, nothing hangs");
     begin(&g);
     put(&g, "<step type=\"X\" name=\"a\"><action>");
     put_rep(&g, 'x', 5000);
@@ -180,7 +286,21 @@ int main(void) {
     put(&g, "--><!DOCTYPE sequence [<!ENTITY x \"y\">]><sequence version=\"3.10\">&x;</sequence>");
     same(g.s, g.n, NULL, 0);
 
-    CASE("many documents in a row, each with a thread: every hand-over seen (a lost wakeup hangs here)");
+    CASE("a document declared ASCII is read as UTF-8, whole or in halves");
+    g.n = 0;
+    put(&g, "<?xml version=\"1.0\" encoding=\"us-ascii\"?><sequence version=\"3.10\">");
+    put_steps(&g, 0, 1000);
+    put(&g, "<step type=\"X\" name=\"caf\xc3\xa9\"/></sequence>");
+    same(g.s, g.n, NULL, 1);
+
+    CASE("no element open past the middle: read whole");
+    g.n = 0;
+    put(&g, "<sequence version=\"3.10\"><step type=\"X\" name=\"a\"/></sequence><!--");
+    put_rep(&g, 'c', 100000);
+    put(&g, "<step>-->");
+    same_as(g.s, g.n, NULL, 1, 0);
+
+    CASE("many documents in a row, each read in halves: nothing lost, nothing hangs");
     begin(&g);
     put_steps(&g, 0, 40);
     put(&g, "</sequence>");
@@ -196,7 +316,7 @@ int main(void) {
     CHECK(all);
     tsq_ctx_free(many);
 
-    CASE("a small document read with a thread too");
+    CASE("a small document read in halves too");
     const char *tiny = "<sequence version=\"3.10\"><step type=\"X\" name=\"a\"><action>x</action></step></sequence>";
     same(tiny, strlen(tiny), NULL, 1);
 
