@@ -337,7 +337,7 @@ static int worker_gate(lua_State *L) {
 
 /* In a worker's state: pushes apply.worker(args), function(path, gate) -> line, outcome. */
 static int worker_setup(lua_State *L, job *j) {
-    /* the workers already keep the CPUs busy: no parsing thread beside each */
+    /* the workers already keep the CPUs busy: no second parser beside each */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "tasksequence.core");
     int st = docall(L, 1, 0);

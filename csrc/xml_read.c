@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-static int two_cpus; /* a parsing thread only pays where it runs beside the builder */
+static int two_cpus; /* a second parser only pays where it runs beside the first */
 static void xml_init(void) {
     xmlInitParser();
     two_cpus = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
