@@ -695,6 +695,7 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
  * last one ends the parse unless more is to come. */
 static void feed_part(rd *r, const char *bytes, size_t len, size_t first, int more) {
     const size_t chunk = 256 * 1024;
+    if (first > len) first = len;
     for (size_t off = first; !r->failed;) {
         size_t n = len - off < chunk ? len - off : chunk;
         int last = off + n >= len;
@@ -807,8 +808,8 @@ static uint32_t find_cut(halves *h, size_t from, size_t until) {
         if (i + 1 >= len) return 0;
         char c = b[i + 1];
         if (c == '!') {
-            if (memfind(b, i, len, "<!--", 4) == b + i) e = memfind(b, i + 4, len, "-->", 3);
-            else if (memfind(b, i, len, "<![CDATA[", 9) == b + i) e = memfind(b, i + 9, len, "]]>", 3);
+            if (len - i >= 4 && memcmp(b + i, "<!--", 4) == 0) e = memfind(b, i + 4, len, "-->", 3);
+            else if (len - i >= 9 && memcmp(b + i, "<![CDATA[", 9) == 0) e = memfind(b, i + 9, len, "]]>", 3);
             else return 0; /* a DOCTYPE */
             if (!e) return 0;
             i = (size_t)(e - b) + 3;
@@ -820,7 +821,7 @@ static uint32_t find_cut(halves *h, size_t from, size_t until) {
             d--;
             i = (size_t)(e - b) + 1;
         } else {
-            if (i >= from && d > 0) {
+            if (i >= from && d > 0 && d <= SPLIT_DEPTH) {
                 if (i > until) return 0;
                 h->depth = d;
                 return (uint32_t)i;
@@ -834,9 +835,10 @@ static uint32_t find_cut(halves *h, size_t from, size_t until) {
                 }
             if (j >= len) return 0;
             if (b[j - 1] != '/') {
-                if (d == SPLIT_DEPTH) return 0;
-                h->s0[d] = (uint32_t)i;
-                h->s1[d] = (uint32_t)(j + 1);
+                if (d < SPLIT_DEPTH) { /* deeper: no cut there */
+                    h->s0[d] = (uint32_t)i;
+                    h->s1[d] = (uint32_t)(j + 1);
+                }
                 d++;
             }
             i = j + 1;

@@ -174,6 +174,7 @@ int main(void) {
     grow g = {0};
 
     CASE("a large document: the same tree, written back byte for byte, by two threads");
+    g.n = 0;
     put(&g, "<?xml version=\"1.0\"?>\r\n<!-- exported -->\r\n<sequence version=\"3.10\">");
     put_steps(&g, 0, 6000);
     put(&g, "<step type=\"X\" name=\"bad\"><condition><expression type=\"SMS_TaskSequence_VariableConditionExpression\">"
@@ -315,6 +316,30 @@ int main(void) {
     }
     CHECK(all);
     tsq_ctx_free(many);
+
+    CASE("a root and its child within the first bytes: read in halves without reading past the end");
+    const char *tinies[] = {"<a><b/></a>", "<a><b/><c/></a>", "<a>\n<b/></a>"}; /* not sequences */
+    for (size_t i = 0; i < sizeof tinies / sizeof *tinies; i++) same_as(tinies[i], strlen(tinies[i]), NULL, 0, -1);
+    const char *seq1 = "<sequence><step type=\"X\" name=\"a\"/></sequence>";
+    same_as(seq1, strlen(seq1), NULL, 1, -1);
+
+    CASE("20,000 CDATA sections before the middle: the cut is found in one pass");
+    begin(&g);
+    for (int i = 0; i < 20000; i++) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "<step type=\"X\" name=\"s%d\"><action><![CDATA[echo %d]]></action><a/><b/></step>", i, i);
+        put(&g, buf);
+    }
+    put(&g, "</sequence>");
+    same(g.s, g.n, NULL, 1);
+
+    CASE("elements nested past the scan's depth, closed before the middle: still a cut");
+    begin(&g);
+    for (int i = 0; i < 70; i++) put(&g, "<group name=\"d\">");
+    for (int i = 0; i < 70; i++) put(&g, "</group>");
+    put_steps(&g, 0, 200);
+    put(&g, "</sequence>");
+    same(g.s, g.n, NULL, 1);
 
     CASE("a small document read in halves too");
     const char *tiny = "<sequence version=\"3.10\"><step type=\"X\" name=\"a\"><action>x</action></step></sequence>";
