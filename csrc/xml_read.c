@@ -64,6 +64,7 @@ typedef struct rd {
     const char *prefix;   /* second half: the opening prefix (its offsets are the nodes') */
     const uint32_t *synth_end; /* the ends of its start tags */
     tsq_node **synth_nodes;
+    int *stop;            /* either half: set when the other failed (atomic) */
 } rd;
 
 /* The offset in the source where libxml2 stands: what xmlByteConsumed computes, read from
@@ -450,6 +451,11 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     rd *r = ud;
     TSQ_UNUSED(uri); TSQ_UNUSED(ns);
     if (r->failed) return;
+    if (r->stop && __atomic_load_n(r->stop, __ATOMIC_RELAXED)) { /* the other half failed */
+        r->failed = 1;
+        xmlStopParser(r->px);
+        return;
+    }
     if (r->synth) {
         on_start_open(r, local, prefix);
         return;
@@ -772,6 +778,7 @@ typedef struct halves {
     pthread_mutex_t lock;
     pthread_cond_t scanned_cond;
     int scanned;        /* the helper has looked for the cut (under the lock) */
+    int stop;           /* a half failed: the other stops at its next start tag (atomic) */
     const char *bytes;
     size_t len, from;   /* the cut is looked for from `from`, up to which the first half reads
                          * without waiting */
@@ -915,6 +922,7 @@ static void *second_half(void *ud) {
     if (!r->failed) feed(r, h->bytes + h->cut, h->len - h->cut, 0);
     if (r->failed || !r->px->wellFormed || !r->root || r->cur || r->nsynth != h->depth) {
         r->failed = 1;
+        __atomic_store_n(&h->stop, 1, __ATOMIC_RELAXED);
         return NULL;
     }
     /* the real nodes' offsets count from the prefix: move them to the document's */
@@ -990,6 +998,7 @@ static int read_halves(rd *r, const char *bytes, size_t len, const char *name) {
     b->lock = &h->lock;
     b->synth_end = h->ends;
     b->synth_nodes = h->open;
+    b->stop = r->stop = &h->stop;
     tsq_buf_init(&b->text, ctx);
     tsq_src *real = r->src;
     tsq_error *err = r->err;
@@ -1013,9 +1022,11 @@ static int read_halves(rd *r, const char *bytes, size_t len, const char *name) {
         } else if (!r->failed) {
             feed_part(r, bytes, len, h->from, 0);
         }
+        if (r->failed) __atomic_store_n(&h->stop, 1, __ATOMIC_RELAXED);
         pthread_join(th, NULL);
     }
     r->lock = b->lock = NULL;
+    r->stop = NULL;
     ok = started && !r->failed && r->px->wellFormed && r->root && !r->cur &&
          (!h->cut || (!b->failed && join_halves(h, r)));
     if (b->px) xmlFreeParserCtxt(b->px);
