@@ -121,16 +121,20 @@ void *tsq_src_arena_grow(tsq_src *s, size_t size);
 void tsq_src_adopt(tsq_src *s, tsq_src *from);
 /* Frees s's arena chunks (a source that nothing was read into). */
 void tsq_src_drop(tsq_src *s);
+/* 8-byte aligned, lives as long as s, from the current chunk (size rounded already);
+ * NULL when it has no room */
+static inline void *tsq_src_arena_fit(tsq_src *s, size_t size) {
+    if (size > s->left) return NULL;
+    void *p = s->at;
+    s->at += size;
+    s->left -= size;
+    return p;
+}
 /* 8-byte aligned, lives as long as s; the reader calls this for every node and value */
 static inline void *tsq_src_arena(tsq_src *s, size_t size) {
     size = (size + 7) & ~(size_t)7;
-    if (size <= s->left) {
-        void *p = s->at;
-        s->at += size;
-        s->left -= size;
-        return p;
-    }
-    return tsq_src_arena_grow(s, size);
+    void *p = tsq_src_arena_fit(s, size);
+    return p ? p : tsq_src_arena_grow(s, size);
 }
 
 /* ------------------------------------------------------------------ nodes

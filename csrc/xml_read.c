@@ -153,15 +153,9 @@ static void *arena_slow(rd *r, size_t size) {
 }
 /* tsq_src_arena for the reader: a new chunk comes from the context under the lock */
 static inline void *rd_arena(rd *r, size_t size) {
-    tsq_src *s = r->src;
     size = (size + 7) & ~(size_t)7;
-    if (size <= s->left) {
-        void *p = s->at;
-        s->at += size;
-        s->left -= size;
-        return p;
-    }
-    return arena_slow(r, size);
+    void *p = tsq_src_arena_fit(r->src, size);
+    return p ? p : arena_slow(r, size);
 }
 
 static const char *rd_intern_n(rd *r, const char *s, size_t n) {

@@ -146,6 +146,15 @@ static void begin(grow *g) {
     put(g, "<sequence version=\"3.10\">");
 }
 
+/* A sequence: `before` steps, then `middle`, then `after` steps. */
+static void steps_around(grow *g, int before, const char *middle, int after) {
+    begin(g);
+    put_steps(g, 0, before);
+    put(g, middle);
+    put_steps(g, before, after);
+    put(g, "</sequence>");
+}
+
 /* One of every kind of content, at every depth: pretty-printed with CR LF, mixed content,
  * a first child after text, empty elements, comments, CDATA and PIs holding markup,
  * attribute values holding '>' and "/>", references, namespaces declared on an ancestor
@@ -237,27 +246,15 @@ int main(void) {
     same(g.s, g.n, NULL, 0);
 
     CASE("malformed in the first half: the same");
-    begin(&g);
-    put_steps(&g, 0, 100);
-    put(&g, "\r\n  <step type=\"X\" name=\"a\" name=\"twice\"/>");
-    put_steps(&g, 100, 3000);
-    put(&g, "</sequence>");
+    steps_around(&g, 100, "\r\n  <step type=\"X\" name=\"a\" name=\"twice\"/>", 3000);
     same(g.s, g.n, NULL, 0);
 
     CASE("an end tag missing at the end of the first half, its start in the second: the same");
-    begin(&g);
-    put_steps(&g, 0, 1000);
-    put(&g, "<group name=\"open\">");
-    put_steps(&g, 1000, 1000);
-    put(&g, "</sequence>");
+    steps_around(&g, 1000, "<group name=\"open\">", 1000);
     same(g.s, g.n, NULL, 0);
 
     CASE("a prefix bound only in the second half's ancestors' absence: refused the same way");
-    begin(&g);
-    put_steps(&g, 0, 1000);
-    put(&g, "<y:step name=\"unbound\"/>");
-    put_steps(&g, 1000, 1000);
-    put(&g, "</sequence>");
+    steps_around(&g, 1000, "<y:step name=\"unbound\"/>", 1000);
     same(g.s, g.n, NULL, 0);
 
     CASE("a limit the builder enforces (nesting) in the second half: the same error");
