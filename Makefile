@@ -120,7 +120,7 @@ VALGRIND ?=
 TSAN_DIR = $(B)/tsan
 TSAN_CFLAGS = $(CFLAGS_ALL) -fsanitize=thread
 TSAN_OBJ := $(patsubst $(B)/obj/%,$(TSAN_DIR)/obj/%,$(CORE_OBJ))
-TSAN_TEST = $(TSAN_DIR)/test_threads_tsan $(TSAN_DIR)/test_read_thread_tsan
+TSAN_TEST = $(TSAN_DIR)/test_threads_tsan $(TSAN_DIR)/test_read_thread_tsan $(TSAN_DIR)/test_read_random_tsan
 
 # run-checks: the C tests, the threads test under ThreadSanitizer (not with valgrind: the two
 # do not mix), the busted specs, then tools/check_install.sh (install, build the example
