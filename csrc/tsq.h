@@ -25,7 +25,10 @@
  *    valid until that object changes or is freed. Strings are UTF-8, NUL-terminated.
  *  - Destructors accept NULL.
  *  - Callbacks (allocator, fact providers, step handlers, loaders, clocks, trace, plan
- *    and problem functions) run on the thread that made the call, must return normally
+ *    and problem functions) run on the thread that made the call (one exception: while
+ *    tsq_load or tsq_parse reads a document in two halves, they also call the allocator
+ *    from their helper thread, never at the same time as from the calling thread;
+ *    tsq_ctx_set_read_thread(ctx, 0) keeps every call on one thread), must return normally
  *    (no longjmp or C++ exception through the library: it holds memory across them) and
  *    must not change the tree or environment being walked unless a function says so.
  *  - Functions that only read static tables (tsq_version, tsq_status_name, tsq_class_*,
@@ -106,7 +109,8 @@ typedef struct tsq_limits {
 } tsq_limits;
 
 /* A new context, with the given allocator (NULL: malloc/realloc/free) and its user data;
- * NULL when out of memory. The allocator is called only from calls on this context. The
+ * NULL when out of memory. The allocator is called only from calls on this context (see
+ * tsq_load for the one call that makes it from a second thread as well). The
  * context keeps the node structs and small blocks of freed documents for the next ones
  * and returns them when it is freed; with TSQ_NO_POOL=1 in the environment when it is
  * made, every node and block is allocated and freed on its own (for memory checkers). */
