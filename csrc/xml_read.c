@@ -744,8 +744,10 @@ static xmlParserCtxtPtr new_parser(tsq_ctx *ctx, xmlSAXHandler *h, void *ud, con
 
 /* A document from SPLIT_MIN up is read by two parsers at once, each with a builder of its
  * own: the calling thread reads the first half, a helper thread the second. The cut is the
- * '<' of a start tag in element content past the middle, which a light scan finds together
- * with the start tags of the elements open there. libxml2 checks the scan from both sides:
+ * '<' of a start tag in element content past the middle, which a light scan on the helper
+ * finds together with the start tags of the elements open there, while the calling thread
+ * already reads up to the middle (with no cut, it reads on alone). libxml2 checks the
+ * scan from both sides:
  * - the first parser reads the bytes up to the cut and then end tags for those elements:
  *   it succeeds only when the cut lies in element content with just those elements open,
  *   whose start tags are where the scan found them (the builder checks that);
@@ -757,8 +759,9 @@ static xmlParserCtxtPtr new_parser(tsq_ctx *ctx, xmlSAXHandler *h, void *ud, con
  * count from the copied start tags, are moved to the document's on the helper thread.
  * When anything fails (a malformed document, a limit, memory, a cut the scan got wrong)
  * both halves are dropped and the document is read again on one thread, so a bad document
- * gets the errors of a single read. Both builders use the context (names, new arena
- * chunks) under one lock; each half has an arena of its own, which the source adopts.
+ * gets the errors of a single read; a half that fails stops the other at its next start
+ * tag. Both builders use the context (names, new arena chunks) under one lock; each half
+ * has an arena of its own, which the source adopts.
  * Both parsers read UTF-8 whatever the declaration says (it may only say UTF-8 or ASCII),
  * so the second, which does not see it, reads as the first. */
 
