@@ -106,7 +106,7 @@ $(CORESO): $(LUA_OBJ) $(CORE_OBJ) | $(B)/lib/lua/$(LUA_VERSION)/tasksequence
 $(TSQ): $(B)/obj/tsq_main.o $(LUA_OBJ) $(LIBA) | $(B)/bin
 	$(CC) -o $@ $(B)/obj/tsq_main.o $(LUA_OBJ) $(LIBA) $(XML_LIBS) $(LUA_LIBS) -lpthread -lm -ldl $(LDFLAGS)
 
-$(B)/test/%: spec/c/%.c spec/c/harness.h $(LIBA) | $(B)/test
+$(B)/test/%: spec/c/%.c spec/c/harness.h spec/c/spy.h $(LIBA) | $(B)/test
 	$(CC) $(CFLAGS_ALL) -Ispec/c $< -o $@ $(LIBA) $(XML_LIBS) -lpthread -lm
 
 # ------------------------------------------------------------------ tests
@@ -154,7 +154,7 @@ $(TSAN_DIR)/obj/gen_%.o: $(B)/gen/%.c $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(TSAN_CFLAGS) -c $< -o $@
 
-$(TSAN_DIR)/%_tsan: spec/c/%.c spec/c/harness.h $(TSAN_OBJ)
+$(TSAN_DIR)/%_tsan: spec/c/%.c spec/c/harness.h spec/c/spy.h $(TSAN_OBJ)
 	$(CC) $(TSAN_CFLAGS) -Ispec/c $< -o $@ $(TSAN_OBJ) $(XML_LIBS) -lpthread -lm
 
 demo: all

@@ -6,6 +6,7 @@
  * sequence; a third get one to three bytes changed, removed or added, a tenth run under
  * small limits. The seed is fixed: a failure is reproduced by the case it names. */
 #include "harness.h"
+#include "spy.h"
 #include "tsq.h"
 
 #include <pthread.h>
@@ -145,23 +146,6 @@ typedef struct outcome {
     int helper;
 } outcome;
 
-typedef struct spy {
-    pthread_t owner;
-    int helper;
-    size_t calls; /* not atomic: ThreadSanitizer reports two calls at the same time */
-} spy;
-
-static void *spy_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    spy *s = ud;
-    (void)osize;
-    if (!pthread_equal(pthread_self(), s->owner)) __atomic_store_n(&s->helper, 1, __ATOMIC_RELAXED);
-    s->calls++;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
-}
 
 static void read_with(int mode, const char *doc, size_t len, const tsq_limits *lim, outcome *o) {
     spy sp = {pthread_self(), 0, 0};

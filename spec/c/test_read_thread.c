@@ -6,6 +6,7 @@
  * content), and a sweep moves a document's cut across all of it. An allocator that notes
  * the threads calling it shows that the second half was read by the helper. */
 #include "harness.h"
+#include "spy.h"
 #include "tsq.h"
 
 #include <pthread.h>
@@ -69,25 +70,6 @@ static void on_plan(void *ud, const tsq_plan_entry *e) {
     put(g, tsq_plan_state_name(e->state));
     put(g, e->reason ? e->reason : "");
     put(g, "\n");
-}
-
-/* malloc, noting a call from another thread than the one that made the context */
-typedef struct spy {
-    pthread_t owner;
-    int helper;
-    size_t calls; /* not atomic: ThreadSanitizer reports two calls at the same time */
-} spy;
-
-static void *spy_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    spy *s = ud;
-    (void)osize;
-    if (!pthread_equal(pthread_self(), s->owner)) __atomic_store_n(&s->helper, 1, __ATOMIC_RELAXED);
-    s->calls++;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
 }
 
 static void read_with(int thread, const char *doc, size_t len, const tsq_limits *lim, outcome *o) {
