@@ -257,6 +257,13 @@ static int flush_text_slow(rd *r, uint32_t end) {
 
 static int is_sp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+/* The length of the name in the tag that starts at t ('<'). */
+static size_t tag_name_len(const char *t) {
+    size_t n = 1;
+    while (!is_sp(t[n]) && t[n] != '>' && t[n] != '/') n++;
+    return n - 1;
+}
+
 /* Decodes an attribute value: entity and character references, and the normalisation
  * of white space characters to spaces (a CR LF pair counts as one line end). */
 static char *decode_attr(rd *r, const char *s, size_t n, uint32_t *outlen) {
@@ -421,9 +428,7 @@ static void on_start_open(rd *r, const xmlChar *local, const xmlChar *prefix) {
     if (!prefix) {
         name = dict_name(r, local);
     } else {
-        const char *q = r->prefix + s0 + 1, *e = q;
-        while (e < r->prefix + s1 && !is_sp(*e) && *e != '>' && *e != '/') e++;
-        name = rd_intern_n(r, q, (size_t)(e - q));
+        name = rd_intern_n(r, r->prefix + s0 + 1, tag_name_len(r->prefix + s0));
     }
     tsq_node *n = name && ++r->depth <= (int)r->ctx->limits.max_depth ? new_node(r, kind_of(r, name), name) : NULL;
     if (!n) {
@@ -694,8 +699,7 @@ static int check_encoding(const char *b, size_t n, char *why, size_t whysz) {
 /* Feeds the document to libxml2 in chunks (the first bytes went in at creation); the
  * last one ends the parse unless more is to come. */
 static void feed_part(rd *r, const char *bytes, size_t len, size_t first, int more) {
-    const size_t chunk = 256 * 1024;
-    if (first > len) first = len;
+    const size_t chunk = 256 * 1024; /* (first <= len) */
     for (size_t off = first; !r->failed;) {
         size_t n = len - off < chunk ? len - off : chunk;
         int last = off + n >= len;
@@ -769,7 +773,7 @@ static xmlParserCtxtPtr new_parser(tsq_ctx *ctx, xmlSAXHandler *h, void *ud, con
 #define SPLIT_DEPTH 64 /* open elements at the cut, at most */
 
 typedef struct halves {
-    rd b; /* the second half's builder */
+    rd a, b; /* the halves' builders (a: a copy of the caller's, given back on success) */
     tsq_error aerr, berr;
     tsq_src asrc, bsrc; /* the halves' arenas */
     pthread_mutex_t lock;
@@ -851,12 +855,6 @@ static uint32_t find_cut(halves *h, size_t from, size_t until) {
     return 0;
 }
 
-static size_t tag_name_len(const char *t) {
-    size_t n = 1;
-    while (!is_sp(t[n]) && t[n] != '>' && t[n] != '/') n++;
-    return n - 1;
-}
-
 /* The prefix (the open start tags) and the end tags that close them, in h->buf. */
 static int make_prefix(halves *h, tsq_ctx *ctx) {
     size_t plen = 0, clen = 0;
@@ -911,31 +909,25 @@ static void *second_half(void *ud) {
     xmlSAXHandler sax;
     set_handlers(&sax);
     size_t first = h->plen < 4 ? h->plen : 4;
-    if (!(r->px = new_parser(r->ctx, &sax, r, h->buf, h->plen, r->name))) {
-        r->failed = 1;
-        return NULL;
-    }
+    if (!(r->px = new_parser(r->ctx, &sax, r, h->buf, h->plen, r->name))) goto failed;
     if (h->plen > first && xmlParseChunk(r->px, h->buf + first, (int)(h->plen - first), 0) != 0) r->failed = 1;
     if (!r->failed) feed(r, h->bytes + h->cut, h->len - h->cut, 0);
-    if (r->failed || !r->px->wellFormed || !r->root || r->cur || r->nsynth != h->depth) {
-        r->failed = 1;
-        __atomic_store_n(&h->stop, 1, __ATOMIC_RELAXED);
-        return NULL;
-    }
+    if (r->failed || !r->px->wellFormed || !r->root || r->cur || r->nsynth != h->depth) goto failed;
     /* the real nodes' offsets count from the prefix: move them to the document's */
     uint32_t delta = h->cut - (uint32_t)h->plen;
     for (int i = 0; i < h->depth; i++) {
         tsq_node *o = h->open[i], *c = o->first;
         o->s2 += delta;
         if (i + 1 < h->depth) {
-            if (c != h->open[i + 1]) {
-                r->failed = 1;
-                return NULL;
-            }
+            if (c != h->open[i + 1]) goto failed;
             c = c->next;
         }
         for (; c; c = c->next) shift_tree(c, delta);
     }
+    return NULL;
+failed:
+    r->failed = 1;
+    __atomic_store_n(&h->stop, 1, __ATOMIC_RELAXED);
     return NULL;
 }
 
@@ -966,8 +958,10 @@ static int join_halves(halves *h, rd *a) {
 
 /* Reads the document in two halves into r (whose source adopts their arenas): the helper
  * looks for the cut while the calling thread reads up to where it may be, then each reads
- * its half (or, when there is no cut, the calling thread reads on to the end alone). 0 when
- * it was not read so (a failure of either half, no thread): r is as it was, nothing left. */
+ * its half (or, when there is no cut, the calling thread reads on to the end alone). The
+ * first half reads into a copy of r, which r becomes on success. 0 when it was not read so
+ * (a failure of either half, no thread): r is as it was (with the scratch it may have
+ * grown), nothing is left. */
 static int read_halves(rd *r, const char *bytes, size_t len, const char *name) {
     tsq_ctx *ctx = r->ctx;
     halves *h = tsq_malloc(ctx, sizeof *h);
@@ -986,73 +980,64 @@ static int read_halves(rd *r, const char *bytes, size_t len, const char *name) {
     }
     h->asrc.ctx = h->bsrc.ctx = ctx;
     h->asrc.refs = h->bsrc.refs = 1;
-    rd *b = &h->b;
+    rd *a = &h->a, *b = &h->b;
+    *a = *r;
+    a->src = &h->asrc;
+    a->err = &h->aerr;
+    a->lock = b->lock = &h->lock;
+    a->stop = b->stop = &h->stop;
     b->ctx = ctx;
     b->src = &h->bsrc;
     b->nsrc = r->nsrc;
     b->name = name;
     b->err = &h->berr;
-    b->lock = &h->lock;
     b->synth_end = h->ends;
     b->synth_nodes = h->open;
-    b->stop = r->stop = &h->stop;
     tsq_buf_init(&b->text, ctx);
-    tsq_src *real = r->src;
-    tsq_error *err = r->err;
-    r->src = &h->asrc;
-    r->err = &h->aerr;
-    r->lock = &h->lock;
     pthread_t th;
     int started = pthread_create(&th, NULL, second_half, h) == 0;
     if (started) {
         xmlSAXHandler sax;
         set_handlers(&sax);
-        if ((r->px = new_parser(ctx, &sax, r, bytes, len, name))) feed_part(r, bytes, h->from, 4, 1);
-        else r->failed = 1;
+        if ((a->px = new_parser(ctx, &sax, a, bytes, len, name))) feed_part(a, bytes, h->from, 4, 1);
+        else a->failed = 1;
         pthread_mutex_lock(&h->lock);
         while (!h->scanned) pthread_cond_wait(&h->scanned_cond, &h->lock);
         pthread_mutex_unlock(&h->lock);
-        if (!r->failed && h->cut) {
-            r->cut = h->cut;
-            feed_part(r, bytes, h->cut, h->from, 1);
-            if (!r->failed && xmlParseChunk(r->px, h->buf + h->plen, (int)h->clen, 1) != 0) r->failed = 1;
-        } else if (!r->failed) {
-            feed_part(r, bytes, len, h->from, 0);
+        if (!a->failed && h->cut) {
+            a->cut = h->cut;
+            feed_part(a, bytes, h->cut, h->from, 1);
+            if (!a->failed && xmlParseChunk(a->px, h->buf + h->plen, (int)h->clen, 1) != 0) a->failed = 1;
+        } else if (!a->failed) {
+            feed_part(a, bytes, len, h->from, 0);
         }
-        if (r->failed) __atomic_store_n(&h->stop, 1, __ATOMIC_RELAXED);
+        if (a->failed) __atomic_store_n(&h->stop, 1, __ATOMIC_RELAXED);
         pthread_join(th, NULL);
     }
-    r->lock = b->lock = NULL;
-    r->stop = NULL;
-    ok = started && !r->failed && r->px->wellFormed && r->root && !r->cur &&
-         (!h->cut || (!b->failed && join_halves(h, r)));
+    ok = started && !a->failed && a->px->wellFormed && a->root && !a->cur &&
+         (!h->cut || (!b->failed && join_halves(h, a)));
     if (b->px) xmlFreeParserCtxt(b->px);
     tsq_buf_free(&b->text);
     if (b->tmp) tsq_ctx_alloc(ctx, b->tmp, b->tmpcap * sizeof *b->tmp, 0);
     pthread_cond_destroy(&h->scanned_cond);
     pthread_mutex_destroy(&h->lock);
-    r->src = real;
-    r->err = err;
-    r->cut = 0;
     if (ok) {
-        tsq_src_adopt(real, &h->asrc);
-        tsq_src_adopt(real, &h->bsrc);
-        if (h->cut) r->nodes += b->nodes - (size_t)h->depth; /* the stand-ins hold no reference */
+        tsq_src_adopt(r->src, &h->asrc);
+        tsq_src_adopt(r->src, &h->bsrc);
+        if (h->cut) a->nodes += b->nodes - (size_t)h->depth; /* the stand-ins hold no reference */
+        a->src = r->src;
+        a->err = r->err;
+        a->lock = NULL;
+        a->stop = NULL;
+        a->cut = 0;
+        *r = *a;
     } else { /* as before: the caller reads it whole */
         tsq_src_drop(&h->asrc);
         tsq_src_drop(&h->bsrc);
-        if (r->px) xmlFreeParserCtxt(r->px);
-        tsq_buf_free(&r->text);
-        tsq_buf_init(&r->text, ctx);
-        r->px = NULL;
-        r->root = r->cur = NULL;
-        r->depth = 0;
-        r->text_start = 0;
-        r->ta_len = 0;
-        r->text_cdata = 0;
-        r->nodes = 0;
-        r->failed = 0;
-        memset(r->names, 0, sizeof r->names); /* keys of a freed dictionary */
+        if (a->px) xmlFreeParserCtxt(a->px);
+        tsq_buf_free(&a->text);
+        r->tmp = a->tmp;
+        r->tmpcap = a->tmpcap;
     }
 done:
     if (h->buf) tsq_free(ctx, h->buf, h->plen + h->clen + 1);
