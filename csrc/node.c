@@ -427,7 +427,20 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
         const char *pind;
         size_t pl = indent_of(parent, &pind), nl = strlen(d->newline), il = strlen(d->indent);
         char tmp[600];
-        if (nl + pl + il <= sizeof tmp) {
+        int blank = 1;
+        for (const tsq_node *c = parent->first; c && blank; c = c->next) blank = is_ws_text(c);
+        if (blank && parent->parent && pl + il < 500) {
+            /* nothing but blanks inside: they go, and none is stored. The writer indents
+             * the children of an element that holds no white space the same way
+             * (write_children, "pretty": the line end, the element's indentation, one
+             * unit), so each step added to a new group costs one node less. Not for the
+             * root: a wrapper indents its sequence from the wrapper's layout. */
+            while (parent->first) {
+                tsq_node *c = parent->first;
+                tsq_node_unlink(c);
+                tsq_node_destroy(c);
+            }
+        } else if (nl + pl + il <= sizeof tmp) {
             memcpy(tmp, d->newline, nl);
             memcpy(tmp + nl, pind, pl);
             memcpy(tmp + nl + pl, d->indent, il);

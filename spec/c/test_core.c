@@ -1,6 +1,7 @@
 /* test_core.c - the object model, tree edits and references, without Lua. */
 #include "harness.h"
 #include "tsq.h"
+#include "tsq_int.h" /* the steps' nodes, to count white space */
 
 #include <unistd.h>
 
@@ -334,6 +335,34 @@ static void test_lossless(tsq_ctx *ctx) {
         tsq_node_release(tsq_node_remove(tsq_node_first(b)));
         tsq_node_release(tsq_node_remove(tsq_node_next(b)));
         CHECK_STR(xml_of(s), "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\"></group>\r\n  </group>\r\n</sequence>");
+        tsq_node_release(s);
+    }
+    CASE("steps added to an element with nothing but blanks inside store no white space; the writer indents them");
+    {
+        const char *x = "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n      \r\n  </group>\r\n</sequence>";
+        tsq_node *s = parse(ctx, x);
+        tsq_node *a = tsq_node_first(s);
+        tsq_node *b = tsq_group_new(ctx, "b"), *c = tsq_group_new(ctx, "c"), *d = tsq_group_new(ctx, "d");
+        CHECK(tsq_node_insert(a, (size_t)-1, b, NULL) == TSQ_OK);
+        CHECK(tsq_node_insert(b, (size_t)-1, c, NULL) == TSQ_OK);
+        CHECK(tsq_node_insert(b, 0, d, NULL) == TSQ_OK);
+        const char *want = "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\">\r\n"
+                           "      <group name=\"d\" description=\"\"></group>\r\n      <group name=\"c\" description=\"\"></group>\r\n"
+                           "    </group>\r\n  </group>\r\n</sequence>";
+        CHECK_STR(xml_of(s), want);
+        size_t text_nodes = 0;
+        for (const tsq_node *n = a; n; n = tsq_tree_next(a, n)) text_nodes += n->type == N_TEXT;
+        CHECK(text_nodes == 0); /* a's blank line went with its first element child */
+        CHECK(s->first && s->first->type == N_TEXT); /* the root keeps its white space */
+        tsq_node_release(tsq_node_remove(d));
+        tsq_node_release(tsq_node_remove(c));
+        CHECK_STR(xml_of(s), "<sequence version=\"3.10\">\r\n  <group name=\"a\" description=\"\">\r\n    <group name=\"b\" description=\"\"></group>\r\n  </group>\r\n</sequence>");
+        tsq_node *again = parse(ctx, want);
+        CHECK(again != NULL);
+        tsq_node_release(again);
+        tsq_node_release(b);
+        tsq_node_release(c);
+        tsq_node_release(d);
         tsq_node_release(s);
     }
     CASE("wrappers: package fields and the sequence inside");
