@@ -81,8 +81,7 @@ void tsq_node_destroy(tsq_node *top) {
             }
         }
         free_payload(n);
-        if (n == ctx->child_at.parent || n == ctx->child_at.node) /* its memory may come back */
-            ctx->child_at.parent = NULL;                          /* as another node */
+        if (tsq_node_is_step(n)) tsq_child_at_destroyed(ctx, n); /* its memory may come back as another node */
         tsq_src *src = n->src;
         if (!(n->flags & F_ARENA)) { /* (arena nodes go with their source) */
             if (ctx->pool) {
@@ -179,7 +178,6 @@ uint32_t tsq_subtree_refs(const tsq_node *n) {
 /* ------------------------------------------------------------------ links */
 
 void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
-    if (tsq_node_is_step(child)) parent->ctx->tree_gen++; /* other nodes do not count as children */
     child->parent = parent;
     child->next = before;
     child->prev = before ? before->prev : parent->last;
@@ -191,12 +189,13 @@ void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
         before->prev = child;
     else
         parent->last = child;
+    if (tsq_node_is_step(child)) tsq_child_at_linked(parent, child); /* other nodes are not children */
 }
 
 void tsq_node_unlink(tsq_node *c) {
     tsq_node *p = c->parent;
     if (!p) return;
-    if (tsq_node_is_step(c)) p->ctx->tree_gen++;
+    if (tsq_node_is_step(c)) tsq_child_at_unlinking(p, c);
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -91,64 +91,151 @@ tsq_node *tsq_node_prev(const tsq_node *n) {
     return NULL;
 }
 
+/* ------------------------------------------------------------------ positions
+ * Steps are a linked list, so the i-th step and a step's index are walks. The context
+ * remembers, for the last few parents asked about, one step with its index and the
+ * number of steps (ctx->child_at), and walks from whichever known place is nearest: a
+ * loop over g[1], g[2], ... or backwards, asking each step its index or its parent's,
+ * takes a step or two per call, and #g is a look-up. Linking and unlinking keep the
+ * entries true instead of dropping them: g:add(s) leaves them as they were (the step
+ * goes last), g:add(s, 1) in a loop keeps the count. */
+
+typedef struct tsq_child_at child_at;
+
+static child_at *child_at_find(tsq_ctx *ctx, const tsq_node *parent) {
+    for (int i = 0; i < 4; i++) {
+        child_at *e = &ctx->child_at[i];
+        if (e->parent == parent) {
+            if (e->gen == ctx->tree_gen) return e;
+            e->parent = NULL; /* the reader linked nodes since */
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* The entry of parent, a new one (taking the oldest slot) when it has none. */
+static child_at *child_at_take(tsq_ctx *ctx, const tsq_node *parent) {
+    child_at *e = child_at_find(ctx, parent);
+    if (e) return e;
+    e = &ctx->child_at[ctx->child_at_next++ & 3];
+    e->parent = parent;
+    e->node = NULL;
+    e->index = 0;
+    e->count = CHILD_COUNT_UNKNOWN;
+    e->gen = ctx->tree_gen;
+    return e;
+}
+
+void tsq_child_at_linked(tsq_node *parent, const tsq_node *child) {
+    child_at *e = child_at_find(parent->ctx, parent);
+    if (!e) return;
+    if (e->count != CHILD_COUNT_UNKNOWN) e->count++;
+    if (e->node && tsq_node_next(child)) e->node = NULL; /* not last: it may come before */
+}
+
+void tsq_child_at_unlinking(tsq_node *parent, const tsq_node *child) {
+    child_at *e = child_at_find(parent->ctx, parent);
+    if (!e) return;
+    if (e->count != CHILD_COUNT_UNKNOWN) e->count--;
+    if (e->node == child || (e->node && tsq_node_next(child))) e->node = NULL;
+}
+
+void tsq_child_at_destroyed(tsq_ctx *ctx, const tsq_node *n) {
+    for (int i = 0; i < 4; i++)
+        if (ctx->child_at[i].parent == n || ctx->child_at[i].node == n) ctx->child_at[i].parent = NULL;
+}
+
+static tsq_node *last_step(const tsq_node *n) {
+    for (tsq_node *c = n->last; c; c = c->prev)
+        if (c->type == N_GROUP || c->type == N_ACTION) return c;
+    return NULL;
+}
+
 size_t tsq_node_count(const tsq_node *n) {
+    child_at *e = child_at_find(n->ctx, n);
+    if (e && e->count != CHILD_COUNT_UNKNOWN) return e->count;
     size_t k = 0;
     for (tsq_node *c = tsq_node_first(n); c; c = tsq_node_next(c)) k++;
+    child_at_take(n->ctx, n)->count = k;
     return k;
 }
 
-/* The context's last answer of tsq_node_child or tsq_node_index: a step of parent and its
- * index, while no step has been linked or unlinked since (and neither has been destroyed). */
-static int child_at_valid(const tsq_ctx *ctx, const tsq_node *parent) {
-    return ctx->child_at.parent == parent && ctx->child_at.gen == ctx->tree_gen;
-}
+static size_t dist(size_t a, size_t b) { return a > b ? a - b : b - a; }
 
-static void child_at_set(tsq_ctx *ctx, const tsq_node *parent, tsq_node *c, size_t k) {
-    ctx->child_at.parent = parent;
-    ctx->child_at.node = c;
-    ctx->child_at.index = k;
-    ctx->child_at.gen = ctx->tree_gen;
-}
-
-/* Walks from the context's last answer when it is at or before index: a loop over g[1],
- * g[2], ... takes one step each. */
 tsq_node *tsq_node_child(const tsq_node *n, size_t index) {
     tsq_ctx *ctx = n->ctx;
-    tsq_node *c;
-    size_t k;
-    if (child_at_valid(ctx, n) && ctx->child_at.index <= index) {
-        c = ctx->child_at.node;
-        k = ctx->child_at.index;
-    } else {
-        c = tsq_node_first(n);
-        k = 0;
+    child_at *e = child_at_find(ctx, n);
+    if (e && e->count != CHILD_COUNT_UNKNOWN && index >= e->count) return NULL;
+    /* the nearest known place: the first step, the remembered one, the last */
+    tsq_node *c = tsq_node_first(n);
+    size_t k = 0;
+    if (e && e->node && dist(e->index, index) < index) {
+        c = e->node;
+        k = e->index;
+    }
+    if (e && e->count != CHILD_COUNT_UNKNOWN && e->count - 1 - index < dist(k, index)) {
+        c = last_step(n);
+        k = e->count - 1;
     }
     while (c && k < index) {
         c = tsq_node_next(c);
         k++;
     }
-    if (c) child_at_set(ctx, n, c, k);
+    while (c && k > index) {
+        c = tsq_node_prev(c);
+        k--;
+    }
+    if (c) {
+        e = child_at_take(ctx, n);
+        e->node = c;
+        e->index = k;
+    }
     return c;
 }
 
-/* From the context's last answer when it is n or the step before n (a loop over the
- * children asking each its index takes one step each), else counted back. */
+/* Searches both ways from n at once: back to the remembered step or to the first, forward
+ * to the remembered step or (when the count is known) past the last. */
 size_t tsq_node_index(const tsq_node *n) {
     tsq_node *p = tsq_node_parent(n);
     if (!p) return (size_t)-1;
-    tsq_ctx *ctx = n->ctx;
-    int step = n->type == N_GROUP || n->type == N_ACTION; /* the answers are steps only */
-    int known = step && child_at_valid(ctx, p);
-    if (known && ctx->child_at.node == n) return ctx->child_at.index;
-    tsq_node *prev = tsq_node_prev(n);
-    size_t k;
-    if (known && prev && ctx->child_at.node == prev) {
-        k = ctx->child_at.index + 1;
-    } else {
-        k = 0;
-        for (tsq_node *c = prev; c; c = tsq_node_prev(c)) k++;
+    if (n->type != N_GROUP && n->type != N_ACTION) { /* not a child step: its place among them */
+        size_t k = 0;
+        for (tsq_node *c = tsq_node_prev(n); c; c = tsq_node_prev(c)) k++;
+        return k;
     }
-    if (step) child_at_set(ctx, p, (tsq_node *)n, k);
+    tsq_ctx *ctx = n->ctx;
+    child_at *e = child_at_find(ctx, p);
+    if (e && e->node == n) return e->index;
+    const tsq_node *mark = e ? e->node : NULL;
+    size_t count = e ? e->count : CHILD_COUNT_UNKNOWN, k = 0, steps = 0;
+    const tsq_node *b = n, *f = n;
+    for (;;) {
+        steps++;
+        b = tsq_node_prev(b);
+        if (!b) {
+            k = steps - 1;
+            break;
+        }
+        if (b == mark) {
+            k = e->index + steps;
+            break;
+        }
+        if (f) {
+            f = tsq_node_next(f);
+            if (f && f == mark) {
+                k = e->index - steps;
+                break;
+            }
+            if (!f && count != CHILD_COUNT_UNKNOWN) {
+                k = count - steps;
+                break;
+            }
+        }
+    }
+    e = child_at_take(ctx, p);
+    e->node = (tsq_node *)n;
+    e->index = k;
     return k;
 }
 

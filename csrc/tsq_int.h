@@ -51,14 +51,26 @@ struct tsq_ctx {
     struct tsq_chunk *spare_chunks; /* arena chunks of freed sources, for the next document */
     size_t spare_bytes;
     tsq_buf scratch;      /* cmdline.c: command texts are rendered here (see scratch_buf) */
-    uint64_t tree_gen;    /* counts the steps linked and unlinked, in any tree */
-    struct {              /* the last answer of tsq_node_child or tsq_node_index, while */
-        const struct tsq_node *parent; /* tree_gen is unchanged and neither node is destroyed */
-        struct tsq_node *node;
+    uint64_t tree_gen;    /* bumped by the reader, which links without the hooks below */
+    /* steps.c: what tsq_node_child, tsq_node_index and tsq_node_count last learnt of a
+     * few parents: a step and its index, the number of steps. Kept up to date as steps
+     * are linked and unlinked (tsq_child_at_linked, _unlinking), dropped when the parent
+     * or the step is destroyed or tree_gen moves. */
+    struct tsq_child_at {
+        const struct tsq_node *parent; /* NULL: unused */
+        struct tsq_node *node;         /* NULL: only the count is known */
         size_t index;
+        size_t count;                  /* CHILD_COUNT_UNKNOWN, else the number of steps */
         uint64_t gen;
-    } child_at;
+    } child_at[4];
+    unsigned child_at_next; /* the entry a new parent takes */
 };
+#define CHILD_COUNT_UNKNOWN ((size_t)-1)
+/* steps.c: keep ctx->child_at true when a step is linked into or about to be unlinked
+ * from parent, and when a node is destroyed. */
+void tsq_child_at_linked(struct tsq_node *parent, const struct tsq_node *child);
+void tsq_child_at_unlinking(struct tsq_node *parent, const struct tsq_node *child);
+void tsq_child_at_destroyed(tsq_ctx *ctx, const struct tsq_node *n);
 void tsq_protos_free(tsq_ctx *ctx); /* cmdline.c */
 void tsq_spare_chunks_free(tsq_ctx *ctx); /* ctx.c: the arena chunks it keeps */
 

@@ -744,6 +744,83 @@ static void test_child_index(tsq_ctx *ctx) {
     tsq_node_release(h);
 }
 
+/* A small seeded generator for the random edits below. */
+static unsigned rnd_next(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 8) & 0xffffff;
+}
+
+static void test_child_random(tsq_ctx *ctx) {
+    CASE("positions under random edits, queries and moves across parents agree with a plain walk");
+    enum { P = 3, M = 400, OPS = 20000 };
+    tsq_node *seq = tsq_sequence_new(ctx);
+    tsq_node *par[P];
+    for (int i = 0; i < P; i++) {
+        par[i] = tsq_group_new(ctx, "P");
+        CHECK(tsq_node_insert(seq, (size_t)-1, par[i], NULL) == TSQ_OK);
+        tsq_node_release(par[i]);
+    }
+    static tsq_node *kids[P][M];
+    size_t n[P] = {0, 0, 0};
+    unsigned seed = 12345;
+    int ok = 1, made = 0;
+    for (int op = 0; op < OPS && ok; op++) {
+        int p = (int)(rnd_next(&seed) % P), what = (int)(rnd_next(&seed) % 10);
+        size_t cnt = n[p];
+        if (what < 3 && cnt < M) { /* a new step at a random place (often the end) */
+            size_t at = rnd_next(&seed) % 2 ? cnt : rnd_next(&seed) % (cnt + 1);
+            tsq_node *a = NULL;
+            if (tsq_action_new(ctx, "Reboot", NULL, &a, NULL) != TSQ_OK) { ok = 0; break; }
+            ok = tsq_node_insert(par[p], at == cnt ? (size_t)-1 : at, a, NULL) == TSQ_OK;
+            tsq_node_release(a);
+            memmove(&kids[p][at + 1], &kids[p][at], (cnt - at) * sizeof kids[p][0]);
+            kids[p][at] = a;
+            n[p]++;
+            made++;
+        } else if (what == 3 && cnt) { /* one goes, destroyed */
+            size_t at = rnd_next(&seed) % cnt;
+            tsq_node_release(tsq_node_remove(kids[p][at]));
+            memmove(&kids[p][at], &kids[p][at + 1], (cnt - at - 1) * sizeof kids[p][0]);
+            n[p]--;
+        } else if (what == 4 && cnt) { /* one moves to another parent */
+            int q = (int)(rnd_next(&seed) % P);
+            size_t at = rnd_next(&seed) % cnt;
+            tsq_node *m = kids[p][at];
+            if (q == p || n[q] == M) continue;
+            tsq_node_remove(m);
+            memmove(&kids[p][at], &kids[p][at + 1], (cnt - at - 1) * sizeof kids[p][0]);
+            n[p]--;
+            size_t to = rnd_next(&seed) % (n[q] + 1);
+            ok = tsq_node_insert(par[q], to, m, NULL) == TSQ_OK;
+            tsq_node_release(m);
+            memmove(&kids[q][to + 1], &kids[q][to], (n[q] - to) * sizeof kids[q][0]);
+            kids[q][to] = m;
+            n[q]++;
+        } else if (what < 7) { /* a run of children by index, forwards or backwards */
+            size_t at = cnt ? rnd_next(&seed) % cnt : 0, len = rnd_next(&seed) % 8;
+            int back = (int)(rnd_next(&seed) % 2);
+            for (size_t j = 0; j < len && ok; j++) {
+                size_t i = back ? (at >= j ? at - j : 0) : at + j;
+                ok = tsq_node_child(par[p], i) == (i < cnt ? kids[p][i] : NULL);
+            }
+            ok = ok && tsq_node_count(par[p]) == cnt;
+        } else if (cnt) { /* indexes, with the parent's own asked in between */
+            size_t at = rnd_next(&seed) % cnt;
+            ok = tsq_node_index(kids[p][at]) == at && tsq_node_index(par[p]) == (size_t)p;
+            ok = ok && tsq_node_index(kids[p][cnt - 1 - at]) == cnt - 1 - at;
+        }
+    }
+    CHECK(ok);
+    CHECK(made > 1000);
+    for (int p = 0; p < P; p++) {
+        CHECK(tsq_node_count(par[p]) == n[p]);
+        int all = 1;
+        for (size_t i = 0; i < n[p]; i++) all = all && tsq_node_child(par[p], i) == kids[p][i];
+        CHECK(all);
+    }
+    tsq_node_release(seq);
+}
+
 static void test_type_names(tsq_ctx *ctx) {
     CASE("a catalogued step's type is its class's own name, one string for every step of the class");
     const char *x = "<sequence version=\"3.10\"><step type=\"SMS_TaskSequence_RebootAction\" name=\"A\"/>"
@@ -928,6 +1005,7 @@ int main(void) {
     test_lazy_command(ctx);
     test_type_names(ctx);
     test_child_index(ctx);
+    test_child_random(ctx);
     test_retain_all(ctx);
     test_text_gathering(ctx);
     test_load_sizes(ctx);
