@@ -1,8 +1,7 @@
--- The find vocabulary and the tree edits (tasksequence.query, installed on the step type).
+-- The find vocabulary and the tree edits (tasksequence.query, step methods through tasksequence).
 local ts = require "tasksequence"
 local H = require "helpers"
 local query = require "tasksequence.query"
-query.install(ts)
 
 local function names(list)
   local out = {}

@@ -73,3 +73,38 @@ describe("the README's examples", function()
     assert.is_true(#printed > 2) -- one line per status record follows
   end)
 end)
+
+describe("the README's module table", function()
+  local f = assert(io.open("README.md", "rb"))
+  local text = f:read("a")
+  f:close()
+  local section = text:match("\n## The module at a glance\n(.-)\n## ") or ""
+
+  it("names every function and field of the module but the class constructors", function()
+    local constructors = {}
+    for _, c in ipairs(ts.action_classes) do constructors[c.short_name] = true end
+    local missing = {}
+    for k in pairs(ts) do
+      if not constructors[k] and k ~= "core" and not section:find("ts." .. k .. "[^%w_]") then
+        missing[#missing + 1] = k
+      end
+    end
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+
+  it("names nothing the module does not have", function()
+    local unknown = {}
+    for k in section:gmatch("`ts%.([%w_]+)") do
+      if ts[k] == nil and k ~= "core" then unknown[#unknown + 1] = k end
+    end
+    assert.are.same({}, unknown)
+  end)
+
+  it("leaves the binding's plumbing in ts.core", function()
+    assert.is_nil(rawget(ts, "move"))
+    assert.is_nil(rawget(ts, "constructor"))
+    assert.is_function(ts.core.move)
+    assert.is_function(ts.core.constructor)
+  end)
+end)

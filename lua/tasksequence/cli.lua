@@ -3,10 +3,7 @@
 -- option) print "tsq CMD: message" on stderr and return 2; errors in documents are
 -- reported per file.
 local ts = require "tasksequence"
-local query = require "tasksequence.query"
 local diff = require "tasksequence.diff"
-
-query.install(ts)
 
 local cli = {}
 

@@ -15,6 +15,10 @@ local core = require "tasksequence.core"
 local M = {}
 for k, v in pairs(core) do M[k] = v end
 M.core = core
+-- the binding's plumbing stays in ts.core: core.constructor makes the class constructors
+-- below, core.move is the primitive under step:move_to (its index counts the step still
+-- in place, move_to's does not)
+M.constructor, M.move = nil, nil
 
 local step_mt = getmetatable(core.new_group(""))
 
@@ -159,49 +163,14 @@ core.step_methods.to_lua = function(seq) return require("tasksequence.to_lua").f
 
 -- ------------------------------------------------------------------ query methods
 
-local okq, query = pcall(require, "tasksequence.query")
-if okq and type(query) == "table" then
-  local methods = core.step_methods
-  for _, n in ipairs { "insert_before", "insert_after", "move_up", "move_down", "replace", "unwrap",
-                       "find", "rename", "set_all" } do
-    if query[n] then methods[n] = query[n] end
-  end
-  methods.move_to = query.move_to -- a group or a path; index is where the step ends up
-  step_mt.__tsq_query = true
-  M.wrap = function(steps, name) return query.wrap(M, steps, name) end
-  M.__tsq_query = true
-else
-  -- a minimal find: selector table (type = full or short class name, other keys compared
-  -- with the step's field), a name, or a predicate
-  function core.step_methods.find(self, sel)
-    local match
-    if type(sel) == "function" then
-      match = sel
-    elseif type(sel) == "string" then
-      match = function(s) return s.Name == sel end
-    elseif type(sel) == "table" then
-      match = function(s)
-        for k, v in pairs(sel) do
-          if k == "type" then
-            local c = by_name[v]
-            if s.type ~= v and not (c and s.type == c.name) then return false end
-          else
-            local ok, got = pcall(function() return s[k] end)
-            if not ok or got ~= v then return false end
-          end
-        end
-        return true
-      end
-    else
-      error(("bad argument #1 to 'find' (table, string or function expected, got %s)"):format(type(sel)), 2)
-    end
-    local out = {}
-    for s in self:steps() do
-      if match(s) then out[#out + 1] = s end
-    end
-    return out
-  end
+local query = require "tasksequence.query"
+local methods = core.step_methods
+for _, n in ipairs { "insert_before", "insert_after", "move_up", "move_down", "replace", "unwrap",
+                     "find", "rename", "set_all" } do
+  methods[n] = query[n]
 end
+methods.move_to = query.move_to -- a group or a path; index is where the step ends up
+M.wrap = function(steps, name) return query.wrap(M, steps, name) end
 
 -- ------------------------------------------------------------------ unknown names
 

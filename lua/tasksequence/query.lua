@@ -1,6 +1,6 @@
 -- tasksequence.query: the selector vocabulary of find, and tree edits written on top of
--- the binding's add/remove/clone. query.install(ts) adds the methods to the step and
--- sequence types and ts.wrap; it is idempotent.
+-- the binding's add/remove/clone. tasksequence (init.lua) puts them in the step methods
+-- and ts.wrap.
 --
 -- Selectors (every key given must hold):
 --   type = "RunCommandLine" | "SMS_TaskSequence_RunCommandLineAction" | "group"
@@ -177,9 +177,8 @@ function query.move_down(step)
   return step
 end
 
--- The binding's move, one call for a step in place or elsewhere: core.move stays the C
--- function when init.lua puts query.move_to in the methods table (also when the modules
--- are loaded again).
+-- The binding's move, one call for a step in place or elsewhere (core.move; step:move_to
+-- is query.move_to).
 local c_move = core.move
 
 -- Moves step under `dest` (a group, or a path/name of one in the same sequence) so that it
@@ -257,64 +256,6 @@ function query.set_all(group, sel, prop, value)
   local found = query.find(group, sel)
   for _, s in ipairs(found) do s[prop] = value end
   return #found
-end
-
--- ------------------------------------------------------------------ install
-
-local STEP_METHODS = { "insert_before", "insert_after", "move_up", "move_down", "move_to", "replace", "unwrap" }
-local GROUP_METHODS = { "find", "rename", "set_all", "to_lua" }
-
-function query.to_lua(seq)
-  if seq.kind ~= "sequence" and seq.parent ~= nil then error("to_lua: a sequence expected", 2) end
-  return require("tasksequence.to_lua").from_xml(seq:to_xml())
-end
-
--- Adds the methods the binding does not have itself (find is always ours).
-local function extend(mt, names, sample)
-  if not mt or mt.__tsq_query then return end
-  local methods = {}
-  for _, n in ipairs(names) do
-    local ok, v = pcall(function() return sample[n] end)
-    if n == "find" or not (ok and type(v) == "function") then methods[n] = query[n] end
-  end
-  local old = mt.__index
-  if type(old) == "table" then
-    for k, f in pairs(methods) do
-      if k == "find" or rawget(old, k) == nil then old[k] = f end
-    end
-  else
-    mt.__index = function(self, k)
-      local f = methods[k]
-      if f then return f end
-      return old(self, k)
-    end
-  end
-  mt.__tsq_query = true
-end
-
-function query.install(ts)
-  if ts.__tsq_query then return ts end
-  local all = {}
-  for _, n in ipairs(STEP_METHODS) do all[#all + 1] = n end
-  for _, n in ipairs(GROUP_METHODS) do all[#all + 1] = n end
-  local samples = {}
-  local ok, seq = pcall(ts.sequence, {})
-  if ok and seq then samples[#samples + 1] = seq end
-  local okg, g = pcall(ts.group, { Name = "x" })
-  if okg and g then samples[#samples + 1] = g end
-  local oka, a = pcall(ts.action, "SMS_TaskSequence_RunCommandLineAction", { Name = "x", CommandLine = "x" })
-  if oka and a then samples[#samples + 1] = a end
-  local seen = {}
-  for _, s in ipairs(samples) do
-    local mt = getmetatable(s)
-    if type(mt) == "table" and not seen[mt] then
-      seen[mt] = true
-      extend(mt, all, s)
-    end
-  end
-  ts.wrap = ts.wrap or function(steps, name) return query.wrap(ts, steps, name) end
-  ts.__tsq_query = true
-  return ts
 end
 
 return query
