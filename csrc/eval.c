@@ -224,6 +224,8 @@ static int cmp_kind(const char *s) {
     return tsq_ascii_casecmp(s, op_names[k]) == 0 ? k : K_NONE;
 }
 
+const char *tsq_cond_operator_at(size_t i) { return i < sizeof op_names / sizeof op_names[0] ? op_names[i] : NULL; }
+
 const char *tsq_cond_operator(const char *op) {
     int k = cmp_kind(op);
     if (k == K_NONE) return NULL;

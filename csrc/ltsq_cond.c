@@ -155,9 +155,19 @@ static void cond_set(lua_State *L, tsq_cond *c, const char *name, const char *va
 int ltsqi_variable(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     const char *op = tsq_cond_operator(luaL_checkstring(L, 2)); /* new conditions: the console's spelling */
-    if (!op)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "unknown operator '%s' (exists, notExists, equals, notEquals, "
-                                                      "less, lessEqual, greater, greaterEqual, like, notLike)", lua_tostring(L, 2)));
+    if (!op) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        lua_pushfstring(L, "unknown operator '%s' (", lua_tostring(L, 2));
+        luaL_addvalue(&b);
+        for (size_t i = 0; tsq_cond_operator_at(i); i++) {
+            if (i) luaL_addstring(&b, ", ");
+            luaL_addstring(&b, tsq_cond_operator_at(i));
+        }
+        luaL_addchar(&b, ')');
+        luaL_pushresult(&b);
+        return luaL_argerror(L, 2, lua_tostring(L, -1));
+    }
     const char *value = lua_isnoneornil(L, 3) ? NULL : ltsqi_value_text(L, 3, "the value");
     condbox *b = ltsqi_newcondbox(L);
     if (!(b->c = tsq_cond_new_expression(ltsq_context(L), "SMS_TaskSequence_VariableConditionExpression")))

@@ -422,6 +422,9 @@ TSQ_API tsq_cond *tsq_cond_new_expression(tsq_ctx *ctx, const char *cls);
  * "like", ...; the registry's "nonExists" too), matched case-insensitively; NULL when
  * op is none of them. Thread-safe, static strings. */
 TSQ_API const char *tsq_cond_operator(const char *op);
+/* The i-th comparison operator in its stored spelling ("exists", "notExists", "equals",
+ * ... "notLike"), NULL past the last: for messages and completions. Thread-safe. */
+TSQ_API const char *tsq_cond_operator_at(size_t i);
 TSQ_API void tsq_cond_free(tsq_cond *c);
 /* A deep copy (+1); NULL when out of memory. */
 TSQ_API tsq_cond *tsq_cond_clone(const tsq_cond *c);

@@ -728,7 +728,27 @@ static void test_condition_added(void) {
     tsq_node_release(seq);
 }
 
+static void test_operator_names(void) {
+    CASE("the comparison operators: listed in their stored spelling, each found again in any case");
+    size_t n = 0;
+    int ok = 1;
+    for (const char *op; (op = tsq_cond_operator_at(n)) != NULL; n++) {
+        char up[32];
+        size_t i = 0;
+        for (; op[i] && i < sizeof up - 1; i++) up[i] = (char)(op[i] >= 'a' && op[i] <= 'z' ? op[i] - 32 : op[i]);
+        up[i] = '\0';
+        ok = ok && tsq_cond_operator(op) == op && tsq_cond_operator(up) == op;
+    }
+    CHECK(ok);
+    CHECK(n == 10);
+    CHECK(tsq_cond_operator_at(n) == NULL && tsq_cond_operator_at((size_t)-1) == NULL);
+    CHECK_STR(tsq_cond_operator_at(0), "exists");
+    CHECK_STR(tsq_cond_operator("NONEXISTS"), "nonExists"); /* the registry's spelling: not listed, still known */
+    CHECK(tsq_cond_operator("equal") == NULL && tsq_cond_operator("") == NULL);
+}
+
 int main(void) {
+    test_operator_names();
     ctx = tsq_ctx_new(NULL, NULL);
     test_fact_cache();
     test_fact_keys();
