@@ -189,13 +189,13 @@ void tsq_node_link(tsq_node *parent, tsq_node *before, tsq_node *child) {
         before->prev = child;
     else
         parent->last = child;
-    if (tsq_node_is_step(child)) tsq_child_at_linked(parent, child); /* other nodes are not children */
+    if (child->type == N_GROUP || child->type == N_ACTION) tsq_child_at_linked(parent, child); /* the children counted */
 }
 
 void tsq_node_unlink(tsq_node *c) {
     tsq_node *p = c->parent;
     if (!p) return;
-    if (tsq_node_is_step(c)) tsq_child_at_unlinking(p, c);
+    if (c->type == N_GROUP || c->type == N_ACTION) tsq_child_at_unlinking(p, c);
     if (c->prev)
         c->prev->next = c->next;
     else
