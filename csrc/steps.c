@@ -93,12 +93,13 @@ tsq_node *tsq_node_prev(const tsq_node *n) {
 
 /* ------------------------------------------------------------------ positions
  * Steps are a linked list, so the i-th step and a step's index are walks. The context
- * remembers, for the last few parents asked about, one step with its index and the
- * number of steps (ctx->child_at), and walks from whichever known place is nearest: a
- * loop over g[1], g[2], ... or backwards, asking each step its index or its parent's,
- * takes a step or two per call, and #g is a look-up. Linking and unlinking keep the
- * entries true instead of dropping them: g:add(s) leaves them as they were (the step
- * goes last), g:add(s, 1) in a loop keeps the count. */
+ * remembers, for four parents at a time (a fifth takes the slot of the one that came
+ * first), one step with its index and the number of steps (ctx->child_at), and walks
+ * from whichever known place is nearest: a loop over g[1], g[2], ... or backwards,
+ * asking each step its index or its parent's, takes a step or two per call, and #g is a
+ * look-up. Linking and unlinking keep the entries true instead of dropping them: g:add(s)
+ * leaves them as they were (the step goes last), g:add(s, 1) in a loop keeps the count.
+ * Asking writes to the context, as reading does (one thread uses a context at a time). */
 
 typedef struct tsq_child_at child_at;
 

@@ -231,6 +231,31 @@ describe("loading and parsing", function()
   end)
 end)
 
+describe("steps added to a read document", function()
+  it("follow the layout of the place they are written at, also after a move", function()
+    local seq = ts.parse('<sequence version="3.10">\n  <group name="A" description="">\n    <group name="B" description="">\n'
+      .. '      <step type="X_Y" name="s"/>\n    </group>\n  </group>\n</sequence>')
+    local g = ts.group "New"
+    seq[1][1]:add(g) -- filled three levels down, then moved to the top
+    g:add(ts.action("X_Y") "c")
+    g:move_to(seq)
+    local step = '<step type="X_Y" name="%s" description="" runIn="WinPEandFullOS" successCodeList="0" retryCount="0" runFromNet="false">'
+    assert.are.equal('<sequence version="3.10">\n  <group name="A" description="">\n    <group name="B" description="">\n'
+      .. '      <step type="X_Y" name="s"/>\n    </group>\n  </group>\n  <group name="New" description="">\n'
+      .. '    ' .. step:format("c") .. '\n      <action></action>\n    </step>\n  </group>\n</sequence>', seq:to_xml())
+    -- filled in an LF document indented with spaces, moved into a CRLF one indented with tabs
+    local other = ts.parse('<sequence version="3.10">\r\n\t<group name="T" description="">\r\n\t\t<step type="X_Y" name="t"/>\r\n'
+      .. '\t</group>\r\n</sequence>')
+    local h = ts.group "Moved"
+    seq[1]:add(h)
+    h:add(ts.action("X_Y") "d")
+    other[1]:add(h:remove())
+    assert.are.equal('<sequence version="3.10">\r\n\t<group name="T" description="">\r\n\t\t<step type="X_Y" name="t"/>\r\n'
+      .. '\t\t<group name="Moved" description="">\r\n\t\t\t' .. step:format("d") .. '\r\n\t\t\t\t<action></action>\r\n'
+      .. '\t\t\t</step>\r\n\t\t</group>\r\n\t</group>\r\n</sequence>', other:to_xml())
+  end)
+end)
+
 describe("saving", function()
   local dir
   before_each(function() dir = H.tmpdir() end)

@@ -7,9 +7,9 @@
 --     },
 --   }
 --
--- Everything of tasksequence.core is re-exported; this file adds the declarative
--- constructors (one per catalogued action class, generated from the catalogue) and the
--- selector methods of tasksequence.query.
+-- tasksequence.core is re-exported but for its plumbing (core.constructor, core.move);
+-- this file adds the declarative constructors (one per catalogued action class, generated
+-- from the catalogue) and the selector methods and edits of tasksequence.query.
 local core = require "tasksequence.core"
 
 local M = {}

@@ -34,26 +34,14 @@ local function depth_of(step) return step.depth end -- the core's tsq_node_depth
 -- Direct child steps of a group or sequence, in order.
 function query.children(group)
   local out = {}
-  local ok, has = pcall(function() return group.children end)
-  if ok and type(has) == "function" then
-    for c in group:children() do out[#out + 1] = c end
-    return out
-  end
-  local d = depth_of(group)
-  for s in group:steps() do
-    if depth_of(s) == d + 1 then out[#out + 1] = s end
-  end
+  for c in group:children() do out[#out + 1] = c end
   return out
 end
 
--- 1-based index of step among its parent's steps (nil when detached).
+-- 1-based index of step among its parent's steps (nil when detached): step.index, which the
+-- core answers from where it last looked (a loop of moves does not walk the group each time).
 function query.index(step)
-  local parent = step.parent
-  if not parent then return nil end
-  for i, c in ipairs(query.children(parent)) do
-    if rawequal(c, step) or c == step then return i end
-  end
-  return nil
+  return step.index
 end
 
 -- "Install/Drivers/Dell 7420" and "1.2.1": the core computes both (step.path, step.index_path).
@@ -169,8 +157,7 @@ end
 
 function query.move_down(step)
   local p, i = need_parent(step, "move_down")
-  local n = #query.children(p)
-  if i < n then
+  if i < #p then
     step:remove()
     p:add(step, i + 1)
   end
