@@ -377,6 +377,13 @@ static tsq_node *ws_node(tsq_ctx *ctx, const char *s, size_t len) {
     return w;
 }
 
+/* A copy of the white space node w: its source bytes when it has them (the decoded text
+ * lost any CR of a CR LF line end). */
+static tsq_node *ws_copy(tsq_ctx *ctx, const tsq_node *w) {
+    if ((w->flags & F_RAW) && w->src) return ws_node(ctx, w->src->bytes + w->s0, w->s2 - w->s0);
+    return ws_node(ctx, w->text, w->text_len);
+}
+
 /* The document layout of the sequence above n. */
 static const tsq_doc *layout_of(const tsq_node *n) {
     const tsq_node *s = tsq_node_sequence(n);
@@ -416,13 +423,11 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
     const tsq_doc *d = layout_of(parent);
     tsq_node *ws = NULL, *tail = NULL;
     if (model) {
-        /* the source bytes: the decoded text lost any CR of a CR LF line end */
-        int raw = (model->flags & F_RAW) && model->src;
-        ws = raw ? ws_node(ctx, model->src->bytes + model->s0, model->s2 - model->s0)
-                 : ws_node(ctx, model->text, model->text_len);
-        if (!ws) return TSQ_ENOMEM;
-    } else if (!tsq_elem_first(parent) && d && d->newline && d->indent[0] && (!parent->parent || ws_nl(parent->prev))) {
-        /* the first element child of an element in an indented document */
+        if (!(ws = ws_copy(ctx, model))) return TSQ_ENOMEM;
+    } else if (!tsq_elem_first(parent) && d && d->newline && d->indent[0] &&
+               (!parent->parent || ws_nl(parent->prev) || ws_nl(parent->first))) {
+        /* the first element child of an element in an indented document (laid out itself,
+         * or holding laid out content) */
         const char *pind;
         size_t pl = indent_of(parent, &pind), nl = strlen(d->newline), il = strlen(d->indent);
         char tmp[600];
@@ -443,14 +448,20 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
             memcpy(tmp, d->newline, nl);
             memcpy(tmp + nl, pind, pl);
             memcpy(tmp + nl + pl, d->indent, il);
-            ws = ws_node(ctx, tmp, nl + pl + il);
-            tail = ws_node(ctx, tmp, nl + pl);
-            if (!ws || !tail) {
+            /* content that is not blank (a comment) stays with its layout: the element goes
+             * after it, indented as that content is (the white space before it, else one
+             * unit deeper than the parent), and before the closing line break if there is
+             * one. Blank content (the root's) is replaced. */
+            const tsq_node *lead = blank ? NULL : parent->first;
+            int closing = !blank && ws_nl(parent->last) && parent->last != lead;
+            ws = ws_nl(lead) ? ws_copy(ctx, lead) : ws_node(ctx, tmp, nl + pl + il);
+            tail = closing ? NULL : ws_node(ctx, tmp, nl + pl);
+            if (!ws || (!closing && !tail)) {
                 tsq_node_destroy(ws);
                 tsq_node_destroy(tail);
                 return TSQ_ENOMEM;
             }
-            while (parent->first && is_ws_text(parent->first)) { /* replaces any blank content */
+            while (blank && parent->first) {
                 tsq_node *c = parent->first;
                 tsq_node_unlink(c);
                 tsq_node_destroy(c);

@@ -256,6 +256,31 @@ describe("steps added to a read document", function()
   end)
 end)
 
+describe("a step added to a group that holds only a comment", function()
+  local doc = '<sequence version="3.10">\n  <group name="A" description="">\n    <!-- only a comment -->\n  </group>\n</sequence>'
+  local step = '<step type="X_Y" name="%s" description="" runIn="WinPEandFullOS" successCodeList="0" retryCount="0" runFromNet="false">'
+
+  it("goes after the comment, indented as it is, before the closing line", function()
+    local seq = ts.parse(doc)
+    seq[1]:add(ts.action("X_Y") "e")
+    assert.are.equal('<sequence version="3.10">\n  <group name="A" description="">\n    <!-- only a comment -->\n'
+      .. '    ' .. step:format("e") .. '\n      <action></action>\n    </step>\n  </group>\n</sequence>', seq:to_xml())
+  end)
+
+  it("does so too when the group was moved into a group built in Lua", function()
+    local seq = ts.parse(doc)
+    local g = ts.group "New"
+    seq:add(g)
+    g:add(ts.action("X_Y") "c")
+    local a = seq[1]
+    g:add(a:remove())
+    a:add(ts.action("X_Y") "d")
+    local out = seq:to_xml()
+    assert.truthy(out:find('    <!-- only a comment -->\n    ' .. step:format("d") .. '\n      <action></action>\n    </step>\n  </group>', 1, true))
+    assert.are.equal("d", ts.parse(out)[1][2][1].Name)
+  end)
+end)
+
 describe("saving", function()
   local dir
   before_each(function() dir = H.tmpdir() end)
