@@ -152,21 +152,27 @@ static void cond_set(lua_State *L, tsq_cond *c, const char *name, const char *va
     if (tsq_cond_set(c, name, value, &err)) ltsqi_raise_error(L, &err);
 }
 
+/* Pushes the names of a NULL-terminated list joined with ", " (for error messages). */
+static const char *push_joined(lua_State *L, const char *const *names) {
+    luaL_Buffer lb;
+    luaL_buffinit(L, &lb);
+    for (int i = 0; names[i]; i++) {
+        if (i) luaL_addstring(&lb, ", ");
+        luaL_addstring(&lb, names[i]);
+    }
+    luaL_pushresult(&lb);
+    return lua_tostring(L, -1);
+}
+
 int ltsqi_variable(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     const char *op = tsq_cond_operator(luaL_checkstring(L, 2)); /* new conditions: the console's spelling */
     if (!op) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        lua_pushfstring(L, "unknown operator '%s' (", lua_tostring(L, 2));
-        luaL_addvalue(&b);
-        for (size_t i = 0; tsq_cond_operator_at(i); i++) {
-            if (i) luaL_addstring(&b, ", ");
-            luaL_addstring(&b, tsq_cond_operator_at(i));
-        }
-        luaL_addchar(&b, ')');
-        luaL_pushresult(&b);
-        return luaL_argerror(L, 2, lua_tostring(L, -1));
+        const char *ops[16];
+        size_t n = 0;
+        while (n < 15 && (ops[n] = tsq_cond_operator_at(n)) != NULL) n++;
+        ops[n] = NULL;
+        return luaL_argerror(L, 2, lua_pushfstring(L, "unknown operator '%s' (%s)", lua_tostring(L, 2), push_joined(L, ops)));
     }
     const char *value = lua_isnoneornil(L, 3) ? NULL : ltsqi_value_text(L, 3, "the value");
     condbox *b = ltsqi_newcondbox(L);
@@ -210,17 +216,6 @@ static const leaf_spec leaf_specs[] = {
     {"software", "SMS_TaskSequence_SoftwareConditionExpression", {"Operator", "ProductCode", "ProductName", "UpgradeCode", "Version", NULL}, software_ops},
 };
 
-/* Pushes the names of a NULL-terminated list joined with ", " (for error messages). */
-static const char *push_joined(lua_State *L, const char *const *names) {
-    luaL_Buffer lb;
-    luaL_buffinit(L, &lb);
-    for (int i = 0; names[i]; i++) {
-        if (i) luaL_addstring(&lb, ", ");
-        luaL_addstring(&lb, names[i]);
-    }
-    luaL_pushresult(&lb);
-    return lua_tostring(L, -1);
-}
 
 static const char *leaf_operator(lua_State *L, const leaf_spec *sp, const char *field, const char *op) {
     for (int i = 0; sp->ops[i]; i++)

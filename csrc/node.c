@@ -312,6 +312,15 @@ void tsq_attr_remove(tsq_node *n, const char *atom) {
     }
 }
 
+/* Unlinks and destroys every child of n. */
+static void drop_children(tsq_node *n) {
+    while (n->first) {
+        tsq_node *c = n->first;
+        tsq_node_unlink(c);
+        tsq_node_destroy(c);
+    }
+}
+
 tsq_status tsq_node_set_text(tsq_node *n, const char *s, size_t len) {
     if (n->text && n->text_len == len && memcmp(n->text, s, len) == 0 && !n->first) return TSQ_OK;
     char *t = tsq_strndup(n->ctx, s, len);
@@ -323,12 +332,7 @@ tsq_status tsq_node_set_text(tsq_node *n, const char *s, size_t len) {
     n->flags &= (uint16_t)~(F_CDATA_TEXT | F_TEXT_CLEAN);
     if (tsq_xml_clean(t, len, 0)) n->flags |= F_TEXT_CLEAN;
     if (len) n->flags &= (uint16_t)~F_EMPTY_TAG;
-    /* text replaces any child content */
-    while (n->first) {
-        tsq_node *c = n->first;
-        tsq_node_unlink(c);
-        tsq_node_destroy(c);
-    }
+    drop_children(n); /* text replaces any child content */
     tsq_node_touch(n, F_CONTENT);
     return TSQ_OK;
 }
@@ -359,6 +363,13 @@ static int is_ws_text(const tsq_node *n) {
         char ch = n->text[i];
         if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') return 0;
     }
+    return 1;
+}
+
+/* 1 when every child of n is white space text (or it has none). */
+static int only_blanks(const tsq_node *n) {
+    for (const tsq_node *c = n->first; c; c = c->next)
+        if (!is_ws_text(c)) return 0;
     return 1;
 }
 
@@ -431,27 +442,19 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
         const char *pind;
         size_t pl = indent_of(parent, &pind), nl = strlen(d->newline), il = strlen(d->indent);
         char tmp[600];
-        int blank = 1;
-        for (const tsq_node *c = parent->first; c && blank; c = c->next) blank = is_ws_text(c);
-        if (blank && parent->parent && pl + il < 500) {
-            /* nothing but blanks inside: they go, and none is stored. The writer indents
-             * the children of an element that holds no white space the same way
-             * (write_children, "pretty": the line end, the element's indentation, one
-             * unit), so each step added to a new group costs one node less. Not for the
-             * root: a wrapper indents its sequence from the wrapper's layout. */
-            while (parent->first) {
-                tsq_node *c = parent->first;
-                tsq_node_unlink(c);
-                tsq_node_destroy(c);
-            }
-        } else if (nl + pl + il <= sizeof tmp) {
+        /* Nothing but blanks inside (not the root): they go, and no white space is
+         * stored. The writer indents the children of an element that holds none the same
+         * way (write_children, "pretty": the line end, the element's indentation, one
+         * unit), so each step added to a new group costs one node less. The root keeps
+         * white space of its own: a wrapper indents its sequence from its own layout.
+         * Content that is not blank (a comment) stays with its layout: the element goes
+         * after it, indented as that content is (the white space before it, else one unit
+         * deeper than the parent), and before the closing line break if there is one. */
+        int blank = only_blanks(parent), pretty = blank && parent->parent && pl + il < 500;
+        if (!pretty && nl + pl + il <= sizeof tmp) {
             memcpy(tmp, d->newline, nl);
             memcpy(tmp + nl, pind, pl);
             memcpy(tmp + nl + pl, d->indent, il);
-            /* content that is not blank (a comment) stays with its layout: the element goes
-             * after it, indented as that content is (the white space before it, else one
-             * unit deeper than the parent), and before the closing line break if there is
-             * one. Blank content (the root's) is replaced. */
             const tsq_node *lead = blank ? NULL : parent->first;
             int closing = !blank && ws_nl(parent->last) && parent->last != lead;
             ws = ws_nl(lead) ? ws_copy(ctx, lead) : ws_node(ctx, tmp, nl + pl + il);
@@ -461,12 +464,8 @@ tsq_status tsq_elem_insert(tsq_node *parent, tsq_node *before, tsq_node *child) 
                 tsq_node_destroy(tail);
                 return TSQ_ENOMEM;
             }
-            while (blank && parent->first) {
-                tsq_node *c = parent->first;
-                tsq_node_unlink(c);
-                tsq_node_destroy(c);
-            }
         }
+        if (blank && (pretty || ws)) drop_children(parent);
     }
     if (parent->text) { /* leaf text gives way to element content */
         if (parent->flags & F_TEXT_OWNED) tsq_strfree(ctx, parent->text);
@@ -496,16 +495,7 @@ void tsq_elem_remove(tsq_node *child) {
         tsq_node_unlink(ws);
         tsq_node_destroy(ws);
     }
-    if (!tsq_elem_first(p)) { /* no elements left: drop the remaining layout */
-        int only_ws = 1;
-        for (tsq_node *c = p->first; c; c = c->next)
-            if (!is_ws_text(c)) only_ws = 0;
-        while (only_ws && p->first) {
-            tsq_node *c = p->first;
-            tsq_node_unlink(c);
-            tsq_node_destroy(c);
-        }
-    }
+    if (!tsq_elem_first(p) && only_blanks(p)) drop_children(p); /* no elements left: nor their layout */
     tsq_node_touch(p, F_CONTENT);
 }
 

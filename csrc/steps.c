@@ -104,14 +104,8 @@ tsq_node *tsq_node_prev(const tsq_node *n) {
 typedef struct tsq_child_at child_at;
 
 static child_at *child_at_find(tsq_ctx *ctx, const tsq_node *parent) {
-    for (int i = 0; i < 4; i++) {
-        child_at *e = &ctx->child_at[i];
-        if (e->parent == parent) {
-            if (e->gen == ctx->tree_gen) return e;
-            e->parent = NULL; /* the reader linked nodes since */
-            return NULL;
-        }
-    }
+    for (int i = 0; i < 4; i++)
+        if (ctx->child_at[i].parent == parent) return &ctx->child_at[i];
     return NULL;
 }
 
@@ -124,7 +118,6 @@ static child_at *child_at_take(tsq_ctx *ctx, const tsq_node *parent) {
     e->node = NULL;
     e->index = 0;
     e->count = CHILD_COUNT_UNKNOWN;
-    e->gen = ctx->tree_gen;
     return e;
 }
 

@@ -51,17 +51,16 @@ struct tsq_ctx {
     struct tsq_chunk *spare_chunks; /* arena chunks of freed sources, for the next document */
     size_t spare_bytes;
     tsq_buf scratch;      /* cmdline.c: command texts are rendered here (see scratch_buf) */
-    uint64_t tree_gen;    /* bumped by the reader, which links without the hooks below */
     /* steps.c: what tsq_node_child, tsq_node_index and tsq_node_count last learnt of a
      * few parents: a step and its index, the number of steps. Kept up to date as steps
      * are linked and unlinked (tsq_child_at_linked, _unlinking), dropped when the parent
-     * or the step is destroyed or tree_gen moves. */
+     * or the step is destroyed. (The reader links without the hooks: only into nodes it
+     * has just made, which no entry can name.) */
     struct tsq_child_at {
         const struct tsq_node *parent; /* NULL: unused */
         struct tsq_node *node;         /* NULL: only the count is known */
         size_t index;
         size_t count;                  /* CHILD_COUNT_UNKNOWN, else the number of steps */
-        uint64_t gen;
     } child_at[4];
     unsigned child_at_next; /* the entry a new parent takes */
 };

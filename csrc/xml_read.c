@@ -165,8 +165,9 @@ static const char *rd_intern_n(rd *r, const char *s, size_t n) {
     return name;
 }
 
-/* tsq_node_link at the end, without counting a change of the tree: a new tree is no
- * child index's business, and the two halves' builders must not write to the context */
+/* tsq_node_link at the end, without its position hooks: the reader links only into nodes
+ * it has just made, which the context's positions can not name, and the two halves'
+ * builders must not touch the context */
 static void link_last(tsq_node *parent, tsq_node *child) {
     child->parent = parent;
     child->next = NULL;
@@ -1109,7 +1110,6 @@ static tsq_status parse_bytes(tsq_ctx *ctx, char *bytes, size_t len, int mapped,
         tsq_src_unref(src);
         return err ? err->code : TSQ_EPARSE;
     }
-    ctx->tree_gen++; /* (the reader links without counting) */
     *root = r.root;
     *srcout = src; /* the caller holds the extra reference */
     return TSQ_OK;

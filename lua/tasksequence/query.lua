@@ -38,12 +38,6 @@ function query.children(group)
   return out
 end
 
--- 1-based index of step among its parent's steps (nil when detached): step.index, which the
--- core answers from where it last looked (a loop of moves does not walk the group each time).
-function query.index(step)
-  return step.index
-end
-
 -- "Install/Drivers/Dell 7420" and "1.2.1": the core computes both (step.path, step.index_path).
 function query.path(step) return step.path end
 function query.index_path(step) return step.index_path end
@@ -133,7 +127,7 @@ end
 local function need_parent(step, what)
   local p = step.parent
   if not p then error(what .. ": the step has no parent", 3) end
-  return p, query.index(step)
+  return p, step.index -- from where the core last looked: a loop of moves walks no group
 end
 
 function query.insert_before(step, new)
